@@ -1,0 +1,120 @@
+"""The facade over libsodium (PyNaCl) and BLAKE3: bytes in, bytes out.
+
+Every hash and derivation names a domain-separation context (``samizdat/<use>/v1``)
+so that no two uses of BLAKE3 in Samizdat can ever produce comparable outputs.
+Nothing here returns a PyNaCl or blake3 object.
+"""
+
+import os
+
+import blake3
+import nacl.bindings as sodium
+import nacl.exceptions
+
+from crypto.errors import DecryptionFailed, InvalidKey
+
+HASH_SIZE = 32
+AEAD_KEY_SIZE = 32
+AEAD_NONCE_SIZE = 24  # XChaCha20-Poly1305: nonces this long may be random or derived
+AEAD_TAG_SIZE = 16
+SIGN_SEED_SIZE = 32
+SIGN_PUBLIC_SIZE = 32
+SIGNATURE_SIZE = 64
+DH_KEY_SIZE = 32
+
+
+def hash_for(context: str, *parts: bytes) -> bytes:
+    """BLAKE3 in derive-key mode: a 32-byte digest of ``parts`` bound to ``context``.
+
+    The parts are concatenated; callers must only join fixed-length parts or a
+    single trailing variable part, so that the concatenation is unambiguous.
+    """
+    h = blake3.blake3(derive_key_context=context)
+    for part in parts:
+        h.update(part)
+    return bytes(h.digest())
+
+
+def keyed_hash(key: bytes, *parts: bytes) -> bytes:
+    """BLAKE3 keyed with a 32-byte secret: a MAC/PRF that only key holders can compute."""
+    if len(key) != HASH_SIZE:
+        raise InvalidKey(f"a BLAKE3 key is {HASH_SIZE} bytes, not {len(key)}")
+    h = blake3.blake3(key=key)
+    for part in parts:
+        h.update(part)
+    return bytes(h.digest())
+
+
+def random_bytes(n: int) -> bytes:
+    """``n`` bytes from the operating system's CSPRNG."""
+    return os.urandom(n)
+
+
+def aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, associated: bytes = b"") -> bytes:
+    """XChaCha20-Poly1305 (IETF) encryption; returns ciphertext followed by the 16-byte tag."""
+    _check_aead(key, nonce)
+    return bytes(
+        sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, nonce, key)
+    )
+
+
+def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes = b"") -> bytes:
+    """Inverse of :func:`aead_encrypt`; raise :class:`DecryptionFailed` on any tampering."""
+    _check_aead(key, nonce)
+    try:
+        return bytes(
+            sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, associated, nonce, key)
+        )
+    except nacl.exceptions.CryptoError:
+        raise DecryptionFailed("the data failed authentication: wrong key or tampered") from None
+
+
+def _check_aead(key: bytes, nonce: bytes) -> None:
+    if len(key) != AEAD_KEY_SIZE:
+        raise InvalidKey(f"an encryption key is {AEAD_KEY_SIZE} bytes, not {len(key)}")
+    if len(nonce) != AEAD_NONCE_SIZE:
+        raise InvalidKey(f"a nonce is {AEAD_NONCE_SIZE} bytes, not {len(nonce)}")
+
+
+def sign_public_key(seed: bytes) -> bytes:
+    """The Ed25519 public key of a 32-byte private seed."""
+    if len(seed) != SIGN_SEED_SIZE:
+        raise InvalidKey(f"an Ed25519 private key is {SIGN_SEED_SIZE} bytes, not {len(seed)}")
+    public, _secret = sodium.crypto_sign_seed_keypair(seed)
+    return bytes(public)
+
+
+def sign(seed: bytes, message: bytes) -> bytes:
+    """Deterministic Ed25519 signature (64 bytes) of ``message`` by ``seed``."""
+    if len(seed) != SIGN_SEED_SIZE:
+        raise InvalidKey(f"an Ed25519 private key is {SIGN_SEED_SIZE} bytes, not {len(seed)}")
+    _public, secret = sodium.crypto_sign_seed_keypair(seed)
+    signed = sodium.crypto_sign(message, secret)
+    return bytes(signed[:SIGNATURE_SIZE])
+
+
+def verify_signature(public: bytes, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is a valid Ed25519 signature of ``message`` by ``public``."""
+    if len(public) != SIGN_PUBLIC_SIZE or len(signature) != SIGNATURE_SIZE:
+        return False
+    try:
+        sodium.crypto_sign_open(signature + message, public)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
+        return False
+    return True
+
+
+def dh_keypair(seed: bytes | None = None) -> tuple[bytes, bytes]:
+    """An X25519 key pair ``(secret, public)``; random unless ``seed`` is given."""
+    secret = random_bytes(DH_KEY_SIZE) if seed is None else hash_for("samizdat/x25519/v1", seed)
+    return secret, bytes(sodium.crypto_scalarmult_base(secret))
+
+
+def dh(secret: bytes, public: bytes) -> bytes:
+    """X25519 shared secret; raise :class:`InvalidKey` for a low-order public key."""
+    if len(secret) != DH_KEY_SIZE or len(public) != DH_KEY_SIZE:
+        raise InvalidKey("an X25519 key is 32 bytes")
+    try:
+        return bytes(sodium.crypto_scalarmult(secret, public))
+    except (nacl.exceptions.RuntimeError, nacl.exceptions.CryptoError):
+        raise InvalidKey("the peer's X25519 key is of low order") from None

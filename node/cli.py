@@ -1,0 +1,29 @@
+"""The ``samizdat`` command: one entry point whose subcommands later layers fill in."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="samizdat",
+        description="Samizdat: an anonymous, censorship-resistant storage network.",
+    )
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return 0  # pragma: no cover - every subcommand returns from its own handler
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

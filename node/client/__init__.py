@@ -1,0 +1,1 @@
+"""node.client (see DESIGN.md for what it holds)."""

@@ -1,0 +1,1 @@
+"""node.fcp (see DESIGN.md for what it holds)."""

@@ -1,0 +1,1 @@
+"""node.gateway (see DESIGN.md for what it holds)."""

@@ -1,0 +1,1 @@
+"""node.net (see DESIGN.md for what it holds)."""

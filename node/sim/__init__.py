@@ -1,0 +1,1 @@
+"""node.sim (see DESIGN.md for what it holds)."""

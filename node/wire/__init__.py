@@ -1,0 +1,1 @@
+"""node.wire (see DESIGN.md for what it holds)."""

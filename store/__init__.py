@@ -1,0 +1,1 @@
+"""The datastore: an encrypted, size-bounded, crash-safe block store on SQLite."""
