@@ -23,3 +23,11 @@ class DecryptionFailed(CryptoError):
 
 class InvalidKey(CryptoError):
     """Key material has the wrong length or shape."""
+
+
+class HandshakeFailed(CryptoError):
+    """A link handshake did not complete: wrong peer, tampered, replayed or not ours."""
+
+
+class FrameRejected(CryptoError):
+    """An encrypted link frame failed: tampered, replayed, reordered, dropped or too long."""

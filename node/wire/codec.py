@@ -1,0 +1,391 @@
+"""A strict, generic CBOR codec for frozen message dataclasses, driven by a type registry.
+
+The convention a message class follows (``node.core.messages`` defines the real
+ones; tests define their own):
+
+* ``@dataclass(frozen=True, slots=True, kw_only=True)`` with a unique
+  class-level ``TYPE: ClassVar[str]`` (nested classes need no ``TYPE``);
+* fields typed only as ``int``, ``float``, ``bool``, ``bytes``, ``str``,
+  ``X | None``, ``tuple[X, ...]`` or another dataclass of the same convention;
+* ``bytes``, ``str`` and ``tuple`` fields declare their maximum length with
+  ``field(metadata={"max": N})`` (and may declare ``"min"``); ``int`` and
+  ``float`` fields may declare ``{"min": a, "max": b}``; a tuple's items take
+  their own limits from ``metadata["item"]`` (e.g. ``{"max": 5, "item": {"max": 32}}``);
+* ``__post_init__`` may validate further and raise ``ValueError``/``TypeError``.
+
+A message is a CBOR map ``{"t": TYPE, <field>: <value>, ...}``; nested
+dataclasses are maps of their fields without ``"t"``; tuples are arrays;
+``None`` is null. Encoding is cbor2's canonical form (shortest integer and
+length heads, definite lengths, map keys sorted length-first then bytewise,
+floats in the shortest exact width).
+
+Decoding is strict, and every refusal is a :class:`RemoteProtocolError`: input
+over the size limit, malformed CBOR, any tag, indefinite lengths, duplicate or
+non-text keys, nesting deeper than the registry needs, an unknown type, missing
+or extra fields, a value of the wrong type (``bool`` is not ``int``, an integer
+is not a ``float``, NaN and infinities are refused), a value outside its declared
+limits, anything ``__post_init__`` rejects, and finally any input that is not
+byte-for-byte the canonical encoding of what it decoded to (so one message has
+exactly one encoding: trailing bytes and padded integers are refused too).
+
+Sizes are bounded before allocation: the frame limit bounds the input, and the
+input bounds every length cbor2 will actually allocate (it reads declared
+lengths in chunks and fails at end of input).
+
+Per-class field decoders are built once, when the codec is made, so decoding is
+one dict lookup and one small function call per field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import cbor2
+
+from node.wire.errors import LocalProtocolError, RemoteProtocolError
+from node.wire.framing import MAX_MESSAGE_SIZE
+
+TYPE_KEY = "t"
+# CBOR's native integers; anything wider would need a bignum tag, which we refuse.
+CBOR_INT_MIN = -(2**64)
+CBOR_INT_MAX = 2**64 - 1
+# Every semantic tag cbor2 6 decodes natively; each is refused (as is any other tag,
+# through the tag hook, and the canonical re-encoding check catches the rest).
+_BUILTIN_TAGS = (
+    *(0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260, 261),
+    *range(262, 273),
+    *(1004, 1040, 55799),
+)
+
+T = TypeVar("T")
+_Convert = Callable[[object], object]
+
+
+class _Invalid(Exception):
+    """A value breaks the schema; converted to Remote/LocalProtocolError at the boundary."""
+
+
+def _reject_tag(decoder: object, *args: object) -> object:
+    raise _Invalid("CBOR tags are not allowed")
+
+
+_REJECT_SEMANTIC: dict[int, Callable[..., object]] = dict.fromkeys(_BUILTIN_TAGS, _reject_tag)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FieldCodec:
+    """How one declared type turns wire values into Python values and back."""
+
+    decode: _Convert
+    encode: _Convert
+    depth: int  # container levels this value adds (0 for scalars)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ClassCodec:
+    cls: type
+    type_name: str | None
+    fields: tuple[tuple[str, _Convert, _Convert], ...]
+    depth: int
+
+    def decode_map(self, raw: object, extra_keys: int) -> object:
+        if type(raw) is not dict:
+            raise _Invalid(f"{self.cls.__name__} must be a CBOR map")
+        kwargs: dict[str, object] = {}
+        for name, decode, _encode in self.fields:
+            try:
+                value = raw[name]
+            except KeyError:
+                raise _Invalid(f"{self._label()} lacks the field {name!r}") from None
+            try:
+                kwargs[name] = decode(value)
+            except _Invalid as exc:
+                raise _Invalid(f"{self._label()}.{name}: {exc}") from None
+        if len(raw) != len(self.fields) + extra_keys:
+            known = {name for name, _d, _e in self.fields} | ({TYPE_KEY} if extra_keys else set())
+            extra = sorted(repr(k) for k in raw if k not in known)[:5]
+            raise _Invalid(f"{self._label()} has unknown fields: {', '.join(extra)}")
+        try:
+            return self.cls(**kwargs)
+        except (ValueError, TypeError) as exc:
+            raise _Invalid(f"{self._label()} is invalid: {exc}") from None
+
+    def encode_map(self, message: object) -> dict[str, object]:
+        raw: dict[str, object] = {} if self.type_name is None else {TYPE_KEY: self.type_name}
+        for name, _decode, encode in self.fields:
+            try:
+                raw[name] = encode(getattr(message, name))
+            except _Invalid as exc:
+                raise _Invalid(f"{self._label()}.{name}: {exc}") from None
+        return raw
+
+    def _label(self) -> str:
+        return self.type_name or self.cls.__name__
+
+
+def _bounds(meta: Mapping[str, Any], lo: float, hi: float) -> tuple[Any, Any]:
+    return meta.get("min", lo), meta.get("max", hi)
+
+
+def _int_codec(meta: Mapping[str, Any]) -> _FieldCodec:
+    lo, hi = _bounds(meta, CBOR_INT_MIN, CBOR_INT_MAX)
+    lo, hi = max(lo, CBOR_INT_MIN), min(hi, CBOR_INT_MAX)
+
+    def convert(v: object) -> object:
+        if type(v) is not int:
+            raise _Invalid(f"expected an integer, got {type(v).__name__}")
+        if not lo <= v <= hi:
+            raise _Invalid(f"{v} is outside [{lo}, {hi}]")
+        return v
+
+    return _FieldCodec(convert, convert, 0)
+
+
+def _float_codec(meta: Mapping[str, Any]) -> _FieldCodec:
+    lo, hi = _bounds(meta, -math.inf, math.inf)
+
+    def decode(v: object) -> object:
+        if type(v) is not float:
+            raise _Invalid(f"expected a float, got {type(v).__name__}")
+        if not math.isfinite(v):
+            raise _Invalid("NaN and infinities are not allowed")
+        if not lo <= v <= hi:
+            raise _Invalid(f"{v} is outside [{lo}, {hi}]")
+        return v
+
+    def encode(v: object) -> object:
+        return decode(float(v) if type(v) is int else v)
+
+    return _FieldCodec(decode, encode, 0)
+
+
+def _bool_codec() -> _FieldCodec:
+    def convert(v: object) -> object:
+        if type(v) is not bool:
+            raise _Invalid(f"expected a boolean, got {type(v).__name__}")
+        return v
+
+    return _FieldCodec(convert, convert, 0)
+
+
+def _sized_codec(kind: type, meta: Mapping[str, Any], where: str) -> _FieldCodec:
+    if "max" not in meta:
+        raise TypeError(f"{where}: a {kind.__name__} field must declare metadata={{'max': N}}")
+    lo, hi = int(meta.get("min", 0)), int(meta["max"])
+    unit = "bytes" if kind is bytes else "characters"
+
+    def convert(v: object) -> object:
+        if type(v) is not kind:
+            raise _Invalid(f"expected {kind.__name__}, got {type(v).__name__}")
+        n = len(v)  # type: ignore[arg-type]
+        if not lo <= n <= hi:
+            raise _Invalid(f"length {n} {unit} is outside [{lo}, {hi}]")
+        return v
+
+    return _FieldCodec(convert, convert, 0)
+
+
+def _optional_codec(inner: _FieldCodec) -> _FieldCodec:
+    inner_decode, inner_encode = inner.decode, inner.encode
+
+    def decode(v: object) -> object:
+        return None if v is None else inner_decode(v)
+
+    def encode(v: object) -> object:
+        return None if v is None else inner_encode(v)
+
+    return _FieldCodec(decode, encode, inner.depth)
+
+
+def _tuple_codec(item: _FieldCodec, meta: Mapping[str, Any], where: str) -> _FieldCodec:
+    if "max" not in meta:
+        raise TypeError(f"{where}: a tuple field must declare metadata={{'max': N}}")
+    lo, hi = int(meta.get("min", 0)), int(meta["max"])
+    item_decode, item_encode = item.decode, item.encode
+
+    def check(n: int) -> None:
+        if not lo <= n <= hi:
+            raise _Invalid(f"{n} items is outside [{lo}, {hi}]")
+
+    def decode(v: object) -> object:
+        if type(v) is not list:
+            raise _Invalid(f"expected an array, got {type(v).__name__}")
+        check(len(v))
+        return tuple([item_decode(x) for x in v])
+
+    def encode(v: object) -> object:
+        if not isinstance(v, tuple):
+            raise _Invalid(f"expected a tuple, got {type(v).__name__}")
+        check(len(v))
+        return [item_encode(x) for x in v]
+
+    return _FieldCodec(decode, encode, 1 + item.depth)
+
+
+def _nested_codec(codec: _ClassCodec) -> _FieldCodec:
+    cls = codec.cls
+
+    def decode(v: object) -> object:
+        return codec.decode_map(v, 0)
+
+    def encode(v: object) -> object:
+        if type(v) is not cls:
+            raise _Invalid(f"expected {cls.__name__}, got {type(v).__name__}")
+        return codec.encode_map(v)
+
+    return _FieldCodec(decode, encode, codec.depth)
+
+
+def _field_codec(
+    hint: object, meta: Mapping[str, Any], where: str, stack: tuple[type, ...]
+) -> _FieldCodec:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is bool:
+        return _bool_codec()
+    if hint is int:
+        return _int_codec(meta)
+    if hint is float:
+        return _float_codec(meta)
+    if hint is bytes or hint is str:
+        return _sized_codec(hint, meta, where)
+    if origin in (types.UnionType, typing.Union):
+        others = [a for a in args if a is not type(None)]
+        if len(args) == 2 and len(others) == 1:
+            return _optional_codec(_field_codec(others[0], meta, where, stack))
+        raise TypeError(f"{where}: only 'X | None' unions are supported, not {hint}")
+    if origin is tuple:
+        if len(args) != 2 or args[1] is not Ellipsis:
+            raise TypeError(f"{where}: only tuple[X, ...] is supported, not {hint}")
+        item = _field_codec(args[0], meta.get("item", {}), f"{where}[item]", stack)
+        return _tuple_codec(item, meta, where)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _nested_codec(_class_codec(hint, stack))
+    raise TypeError(f"{where}: unsupported field type {hint!r}")
+
+
+def _class_codec(cls: type, stack: tuple[type, ...] = ()) -> _ClassCodec:
+    if cls in stack:
+        raise TypeError(f"{cls.__name__}: recursive message types are not supported")
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not a dataclass")
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    if not params.frozen:
+        raise TypeError(f"{cls.__name__} must be a frozen dataclass")
+    hints = typing.get_type_hints(cls)
+    fields = []
+    depth = 0
+    for f in dataclasses.fields(cls):
+        if f.name == TYPE_KEY:
+            raise TypeError(f"{cls.__name__}: the field name {TYPE_KEY!r} is reserved")
+        if not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: every field must be an __init__ field")
+        fc = _field_codec(hints[f.name], f.metadata, f"{cls.__name__}.{f.name}", (*stack, cls))
+        fields.append((f.name, fc.decode, fc.encode))
+        depth = max(depth, fc.depth)
+    type_name = getattr(cls, "TYPE", None)
+    if type_name is not None and not isinstance(type_name, str):
+        raise TypeError(f"{cls.__name__}.TYPE must be a str")
+    return _ClassCodec(cls, type_name, tuple(fields), 1 + depth)
+
+
+def registry_of(classes: Iterable[type]) -> dict[str, type]:
+    """Build a ``{TYPE: class}`` registry, refusing a missing or duplicated ``TYPE``."""
+    registry: dict[str, type] = {}
+    for cls in classes:
+        name = getattr(cls, "TYPE", None)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{cls.__name__} has no TYPE: ClassVar[str]")
+        if name in registry:
+            raise TypeError(
+                f"TYPE {name!r} is used by {registry[name].__name__} and {cls.__name__}"
+            )
+        registry[name] = cls
+    return registry
+
+
+class Codec:
+    """Encodes registered messages to canonical CBOR and decodes them strictly.
+
+    Args:
+        registry: ``{TYPE: class}`` for every message this link may carry.
+        max_size: the largest encoded message accepted or produced.
+
+    Raises:
+        TypeError: at construction, if a class breaks the convention.
+    """
+
+    __slots__ = ("_by_class", "_by_type", "_max_depth", "max_size")
+
+    def __init__(self, registry: Mapping[str, type], *, max_size: int = MAX_MESSAGE_SIZE) -> None:
+        self._by_type: dict[str, _ClassCodec] = {}
+        self._by_class: dict[type, _ClassCodec] = {}
+        for name, cls in registry.items():
+            codec = _class_codec(cls)
+            if codec.type_name != name:
+                raise TypeError(f"registry key {name!r} differs from {cls.__name__}.TYPE")
+            self._by_type[name] = codec
+            self._by_class[cls] = codec
+        self._max_depth = max((c.depth for c in self._by_type.values()), default=1)
+        self.max_size = max_size
+
+    def encode(self, message: object) -> bytes:
+        """Canonical CBOR of ``message``; :class:`LocalProtocolError` if it breaks its schema."""
+        codec = self._by_class.get(type(message))
+        if codec is None:
+            raise LocalProtocolError(f"{type(message).__name__} is not a registered message")
+        try:
+            raw = codec.encode_map(message)
+        except _Invalid as exc:
+            raise LocalProtocolError(f"cannot send {exc}") from None
+        data: bytes = cbor2.dumps(raw, canonical=True)
+        if len(data) > self.max_size:
+            raise LocalProtocolError(
+                f"{codec.type_name} encodes to {len(data)} bytes; the limit is {self.max_size}"
+            )
+        return data
+
+    def decode(self, data: bytes) -> object:
+        """The message ``data`` encodes; :class:`RemoteProtocolError` for anything else."""
+        if len(data) > self.max_size:
+            raise RemoteProtocolError(
+                f"a {len(data)}-byte message exceeds the {self.max_size}-byte limit"
+            )
+        try:
+            raw = cbor2.loads(
+                data,
+                tag_hook=_reject_tag,
+                semantic_decoders=_REJECT_SEMANTIC,
+                max_depth=self._max_depth,
+                allow_indefinite=False,
+                allow_duplicate_keys=False,
+                strict_hashable_types=True,
+            )
+        except (cbor2.CBORError, _Invalid, ValueError, TypeError, OverflowError, RecursionError):
+            raise RemoteProtocolError("the message is not valid CBOR (or uses tags)") from None
+        if type(raw) is not dict:
+            raise RemoteProtocolError("a message must be a CBOR map")
+        name = raw.get(TYPE_KEY)
+        codec = self._by_type.get(name) if type(name) is str else None
+        if codec is None:
+            shown = repr(name)[:40]
+            raise RemoteProtocolError(f"unknown message type {shown}")
+        try:
+            message = codec.decode_map(raw, 1)
+        except _Invalid as exc:
+            raise RemoteProtocolError(str(exc)) from None
+        if cbor2.dumps(raw, canonical=True) != data:
+            raise RemoteProtocolError(f"{name} is not in canonical CBOR form")
+        return message
+
+    def decode_as(self, data: bytes, cls: type[T]) -> T:
+        """Decode and insist on one message class (e.g. the first message of a link)."""
+        message = self.decode(data)
+        if type(message) is not cls:
+            raise RemoteProtocolError(f"expected a {cls.__name__}, got {type(message).__name__}")
+        return message
