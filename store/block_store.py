@@ -1,0 +1,506 @@
+"""The datastore's synchronous core: a salted, encrypted, size-bounded block store on SQLite.
+
+Theory of operation (``specs/store.md`` holds the normative layout):
+
+- A routing key becomes a row id and a record key through the store's salt
+  (:mod:`store.records`); ``get`` is one probe of the ``row_id`` index.
+- Every write happens in one ``BEGIN IMMEDIATE … COMMIT`` transaction that
+  includes the eviction it causes, so each commit leaves both areas within their
+  limits, and a put returns only after its commit: acknowledged means durable.
+- Sizes per area live in memory (summed at open) and are adjusted only after a
+  transaction commits; a failed transaction restores them.
+- A get hit records a last-use mark in memory; marks are written by the next
+  write transaction (or after :data:`TOUCH_FLUSH_THRESHOLD` marks, or at close),
+  so gets never pay for a commit. Losing marks in a crash only ages LRU a little.
+- Crypto (verifying, sealing, unsealing) runs outside the lock, so the async
+  face's threads overlap it with database work.
+
+One ``BlockStore`` owns its file (exclusive locking) and is safe to call from
+several threads; calls are serialised by one lock.
+"""
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from crypto.blocks import Block, KeyKind, verify_block
+from crypto.errors import InvalidBlock
+from crypto.location import ROUTING_KEY_SIZE, normalize
+from crypto.primitives import random_bytes
+from store import eviction
+from store.errors import DatabaseCorrupt, DatabaseError, RejectedBlock, StoreClosed
+from store.records import SALT_SIZE, DamagedRecord, RowKeys, row_keys, seal, unseal
+from store.schema import Migration, Schema, open_database, sql_steps
+from store.values import (
+    Area,
+    AreaStats,
+    PutOutcome,
+    PutResult,
+    StoreConfig,
+    StoreStats,
+)
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x534D5A44  # "SMZD": a Samizdat datastore
+# Pending last-use marks written without waiting for a put: bounds the memory
+# they take and how stale LRU gets on a read-only node, while a flush (one
+# commit) is spread over this many gets.
+TOUCH_FLUSH_THRESHOLD = 512
+# Victims fetched per eviction query: one CHK put into a full area usually
+# evicts one CHK or up to 28 SSKs; a batch covers the common case in one query.
+EVICTION_BATCH = 16
+
+
+def _create_v1(connection: sqlite3.Connection) -> None:
+    sql_steps(
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE blocks ("
+        " id INTEGER PRIMARY KEY, row_id BLOB NOT NULL UNIQUE, record BLOB NOT NULL)",
+        "CREATE TABLE placement ("
+        " id INTEGER PRIMARY KEY, area INTEGER NOT NULL, bucket INTEGER NOT NULL,"
+        " seq INTEGER NOT NULL, size INTEGER NOT NULL)",
+        "CREATE INDEX placement_lru ON placement (area, seq)",
+        "CREATE INDEX placement_far ON placement (area, bucket, seq)",
+    )(connection)
+    connection.execute("INSERT INTO meta VALUES ('salt', ?)", (random_bytes(SALT_SIZE),))
+
+
+DATASTORE_SCHEMA = Schema(
+    name="datastore",
+    application_id=APPLICATION_ID,
+    migrations=(Migration(1, "blocks, placement and the per-store salt", _create_v1),),
+    damaged_hint=(
+        " (the datastore only holds copies of network data: a fresh, empty one loses nothing"
+        " that cannot be fetched again)"
+    ),
+)
+
+
+@dataclass(slots=True)
+class _Usage:
+    """Live blocks and bytes of one area (mutable bookkeeping, restored on rollback)."""
+
+    blocks: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    """A verified block, ready to write: its row keys and sealed record."""
+
+    block: Block
+    keys: RowKeys
+    record: bytes
+
+
+class BlockStore:
+    """A node's datastore: ``put``/``get``/``contains``/``delete`` blocks by routing key.
+
+    Open with :meth:`open`; close with :meth:`close` (or use it as a context manager).
+    """
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        config: StoreConfig,
+        salt: bytes,
+        location: float,
+        path: Path,
+    ) -> None:
+        """Use :meth:`open`; this adopts an already opened and migrated connection."""
+        self._connection: sqlite3.Connection | None = connection
+        self._config = config
+        self._salt = salt
+        self._location = normalize(location)
+        self._path = path
+        self._lock = threading.Lock()
+        self._usage = {area: _Usage() for area in Area}
+        self._touched: dict[int, int] = {}
+        self._seq = 0
+        self._hits = self._misses = self._evictions = self._collisions = self._dropped = 0
+
+    @classmethod
+    def open(cls, path: Path | str, config: StoreConfig, *, location: float = 0.0) -> "BlockStore":
+        """Open the datastore file at ``path``, creating it if absent.
+
+        Args:
+            location: this node's location, which the store area keeps blocks near.
+
+        Raises:
+            DatabaseCorrupt, WrongDatabase, SchemaTooNew, StoreInUse: see
+                :func:`store.schema.open_database`; each message says what to do.
+        """
+        path = Path(path)
+        connection = open_database(
+            path, DATASTORE_SCHEMA, synchronous=config.synchronous, check=config.check_on_open
+        )
+        try:
+            try:
+                salt = _load_salt(connection, path)
+            except sqlite3.Error as exc:
+                raise DatabaseCorrupt(
+                    f"the datastore {path} is damaged ({exc}); move it aside: a fresh "
+                    "datastore is created in its place"
+                ) from exc
+            store = cls(connection, config, salt, location, path)
+            store._load_usage()
+            store._enforce_limits()
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
+    # -- the API ---------------------------------------------------------------
+
+    def put(self, block: Block, area: Area) -> PutResult:
+        """Verify ``block`` and write it into ``area``; return once it is committed.
+
+        Raises:
+            RejectedBlock: the block failed verification; nothing was written.
+        """
+        return self.put_many([block], area)[0]
+
+    def put_many(self, blocks: Iterable[Block], area: Area) -> list[PutResult]:
+        """Put several blocks in one transaction: one commit (and fsync) for all.
+
+        Every block is verified first; if any fails, none is written.
+
+        Raises:
+            RejectedBlock: a block failed verification (the message says which).
+        """
+        sealed = [self._verify_and_seal(index, block) for index, block in enumerate(blocks)]
+        with self._lock, self._write() as connection:
+            return [self._put_one(connection, item, Area(area)) for item in sealed]
+
+    def get(self, routing_key: bytes) -> Block | None:
+        """The block stored under ``routing_key``, or None. A hit marks it recently used."""
+        keys = row_keys(self._salt, _checked(routing_key))
+        with self._lock, self._database_errors():
+            row = (
+                self._open()
+                .execute("SELECT id, record FROM blocks WHERE row_id = ?", (keys.row_id,))
+                .fetchone()
+            )
+            if row is None:
+                self._misses += 1
+                return None
+        row_number, record = row
+        try:
+            block = unseal(keys, routing_key, record)
+        except DamagedRecord as exc:
+            with self._lock, self._write() as connection:
+                self._drop_damaged(connection, row_number, str(exc))
+                self._misses += 1
+            return None
+        with self._lock:
+            self._hits += 1
+            self._touch(row_number)
+            if len(self._touched) >= TOUCH_FLUSH_THRESHOLD and self._connection is not None:
+                with self._write():
+                    pass
+        return block
+
+    def contains(self, routing_key: bytes) -> bool:
+        """Whether a block is stored under ``routing_key`` (no hit/miss counted, no LRU mark)."""
+        keys = row_keys(self._salt, _checked(routing_key))
+        with self._lock, self._database_errors():
+            row = (
+                self._open()
+                .execute("SELECT 1 FROM blocks WHERE row_id = ?", (keys.row_id,))
+                .fetchone()
+            )
+        return row is not None
+
+    def delete(self, routing_key: bytes) -> bool:
+        """Remove the block stored under ``routing_key``; False if there was none."""
+        keys = row_keys(self._salt, _checked(routing_key))
+        with self._lock, self._write() as connection:
+            row = connection.execute(
+                "SELECT id FROM blocks WHERE row_id = ?", (keys.row_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            self._remove(connection, row[0])
+            return True
+
+    def set_location(self, location: float) -> None:
+        """Move this node's location; the store area keeps the blocks nearest to it.
+
+        Takes no lock (one attribute store is atomic), so it never waits on a commit.
+        """
+        self._location = normalize(location)
+
+    def stats(self) -> StoreStats:
+        """Blocks and bytes per area, and hit/miss/eviction counters since open."""
+        with self._lock:
+            return StoreStats(
+                store=self._area_stats(Area.STORE),
+                cache=self._area_stats(Area.CACHE),
+                hits=self._hits,
+                misses=self._misses,
+                evictions=self._evictions,
+                collisions=self._collisions,
+                dropped=self._dropped,
+            )
+
+    def close(self) -> None:
+        """Write pending LRU marks and close the file (which checkpoints the WAL). Idempotent."""
+        with self._lock:
+            if self._connection is None:
+                return
+            try:
+                if self._touched:
+                    with self._write():
+                        pass
+            finally:
+                self._connection.close()
+                self._connection = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def location(self) -> float:
+        return self._location
+
+    def __enter__(self) -> "BlockStore":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- inside a write transaction -------------------------------------------
+
+    def _put_one(self, connection: sqlite3.Connection, item: _Sealed, area: Area) -> PutResult:
+        row = connection.execute(
+            "SELECT b.id, p.area FROM blocks AS b JOIN placement AS p ON p.id = b.id"
+            " WHERE b.row_id = ?",
+            (item.keys.row_id,),
+        ).fetchone()
+        if row is not None:
+            existing = self._existing(connection, row[0], item)
+            if existing is not None:
+                return self._put_over(connection, row[0], Area(row[1]), existing, item, area)
+        cursor = connection.execute(
+            "INSERT INTO blocks (row_id, record) VALUES (?, ?)", (item.keys.row_id, item.record)
+        )
+        row_number = cursor.lastrowid
+        assert row_number is not None
+        size = len(item.block.data)
+        connection.execute(
+            "INSERT INTO placement (id, area, bucket, seq, size) VALUES (?, ?, ?, ?, ?)",
+            (row_number, area, eviction.bucket_of(item.block.routing_key), self._next_seq(), size),
+        )
+        usage = self._usage[area]
+        usage.blocks += 1
+        usage.bytes += size
+        return PutResult(
+            outcome=PutOutcome.STORED, area=area, evicted=self._evict(connection, area, row_number)
+        )
+
+    def _existing(
+        self, connection: sqlite3.Connection, row_number: int, item: _Sealed
+    ) -> Block | None:
+        """The block held in row ``row_number`` (None if its record was damaged and dropped).
+
+        CHK blocks under one routing key are identical by construction (the key
+        is their hash), so only an SSK's record is read back to look for a collision.
+        """
+        if item.block.kind is KeyKind.CHK:
+            return item.block
+        (record,) = connection.execute(
+            "SELECT record FROM blocks WHERE id = ?", (row_number,)
+        ).fetchone()
+        try:
+            return unseal(item.keys, item.block.routing_key, record)
+        except DamagedRecord as exc:
+            self._drop_damaged(connection, row_number, str(exc))
+            return None
+
+    def _put_over(
+        self,
+        connection: sqlite3.Connection,
+        row_number: int,
+        held_in: Area,
+        existing: Block,
+        item: _Sealed,
+        area: Area,
+    ) -> PutResult:
+        """A put under a routing key already held: collision, duplicate, or cache→store move."""
+        if existing.kind != item.block.kind or existing.data != item.block.data:
+            self._collisions += 1
+            return PutResult(outcome=PutOutcome.COLLISION, area=held_in, existing=existing)
+        self._touch(row_number)
+        if held_in is Area.STORE or area is Area.CACHE:
+            return PutResult(outcome=PutOutcome.DUPLICATE, area=held_in)
+        connection.execute("UPDATE placement SET area = ? WHERE id = ?", (Area.STORE, row_number))
+        size = len(existing.data)
+        for source, sign in ((Area.CACHE, -1), (Area.STORE, 1)):
+            self._usage[source].blocks += sign
+            self._usage[source].bytes += sign * size
+        return PutResult(
+            outcome=PutOutcome.STORED,
+            area=Area.STORE,
+            evicted=self._evict(connection, Area.STORE, row_number),
+        )
+
+    def _evict(self, connection: sqlite3.Connection, area: Area, keep: int | None) -> int:
+        """Evict from ``area`` until it is within its limit, never row ``keep``."""
+        usage, limit = self._usage[area], self._config.limit(area)
+        evicted = 0
+        while usage.bytes > limit:
+            batch = [
+                candidate
+                for candidate in eviction.victims(
+                    connection, area, self._location, EVICTION_BATCH + 1
+                )
+                if candidate.id != keep
+            ]
+            if not batch:
+                break  # only the block just put is left: it fits by StoreConfig's minimum
+            for candidate in batch:
+                self._remove(connection, candidate.id)
+                evicted += 1
+                if usage.bytes <= limit:
+                    break
+        self._evictions += evicted
+        return evicted
+
+    def _remove(self, connection: sqlite3.Connection, row_number: int) -> None:
+        row = connection.execute(
+            "SELECT area, size FROM placement WHERE id = ?", (row_number,)
+        ).fetchone()
+        connection.execute("DELETE FROM blocks WHERE id = ?", (row_number,))
+        connection.execute("DELETE FROM placement WHERE id = ?", (row_number,))
+        self._touched.pop(row_number, None)
+        if row is not None and row[0] in Area._value2member_map_:
+            usage = self._usage[Area(row[0])]
+            usage.blocks -= 1
+            usage.bytes -= row[1]
+
+    def _drop_damaged(self, connection: sqlite3.Connection, row_number: int, why: str) -> None:
+        # Deniability: name the row by its internal id only, never by a key.
+        log.warning("dropping damaged datastore row %d: %s", row_number, why)
+        self._remove(connection, row_number)
+        self._dropped += 1
+
+    def _enforce_limits(self) -> None:
+        """Evict down to the configured limits (they may have shrunk since the last run)."""
+        if all(self._usage[area].bytes <= self._config.limit(area) for area in Area):
+            return
+        with self._lock, self._write() as connection:
+            for area in Area:
+                self._evict(connection, area, None)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _verify_and_seal(self, index: int, block: Block) -> _Sealed:
+        try:
+            verify_block(block)
+        except InvalidBlock as exc:
+            which = "the block" if index == 0 else f"block {index} of the batch"
+            raise RejectedBlock(f"refused to store {which}: {exc}") from exc
+        keys = row_keys(self._salt, block.routing_key)
+        return _Sealed(block=block, keys=keys, record=seal(keys, block))
+
+    def _touch(self, row_number: int) -> None:
+        """Mark a row used now; the mark is written by the next write transaction."""
+        self._touched[row_number] = self._next_seq()
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (the caller holds the lock); it also flushes LRU marks.
+
+        On any failure the transaction rolls back and the in-memory sizes are restored.
+        """
+        connection = self._open()
+        saved = {area: _Usage(u.blocks, u.bytes) for area, u in self._usage.items()}
+        with self._database_errors():
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                if self._touched:
+                    connection.executemany(
+                        "UPDATE placement SET seq = ? WHERE id = ?",
+                        [(seq, row_number) for row_number, seq in self._touched.items()],
+                    )
+                    self._touched.clear()
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                self._usage = saved
+                raise
+
+    @contextmanager
+    def _database_errors(self) -> Iterator[None]:
+        """Turn SQLite failures during use into our errors, naming the file and what to do."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise DatabaseCorrupt(
+                    f"the datastore {self._path} is damaged ({exc}); stop the node and move "
+                    "the file aside: a fresh datastore is created in its place"
+                ) from exc
+            if code == sqlite3.SQLITE_FULL:
+                raise DatabaseError(
+                    f"the disk holding {self._path} is full: free space or lower --store-size"
+                ) from exc
+            raise DatabaseError(f"the datastore {self._path} failed: {exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise StoreClosed("the datastore has been closed; open it again to use it")
+        return self._connection
+
+    def _area_stats(self, area: Area) -> AreaStats:
+        usage = self._usage[area]
+        return AreaStats(blocks=usage.blocks, bytes=usage.bytes, limit=self._config.limit(area))
+
+    def _load_usage(self) -> None:
+        connection = self._open()
+        with self._database_errors():
+            for area, blocks, size in connection.execute(
+                "SELECT area, count(*), total(size) FROM placement GROUP BY area"
+            ):
+                if area in Area._value2member_map_:
+                    self._usage[Area(area)] = _Usage(blocks, int(size))
+            for area in Area:
+                (seq,) = connection.execute(
+                    "SELECT max(seq) FROM placement WHERE area = ?", (area,)
+                ).fetchone()
+                self._seq = max(self._seq, seq or 0)
+
+
+def _load_salt(connection: sqlite3.Connection, path: Path) -> bytes:
+    row = connection.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()
+    if row is None or not isinstance(row[0], bytes) or len(row[0]) != SALT_SIZE:
+        raise DatabaseCorrupt(
+            f"the datastore {path} has lost its salt, so none of its blocks can be found; "
+            "move the file aside: a fresh datastore is created in its place"
+        )
+    return bytes(row[0])
+
+
+def _checked(routing_key: bytes) -> bytes:
+    if len(routing_key) != ROUTING_KEY_SIZE:
+        raise ValueError(f"a routing key is {ROUTING_KEY_SIZE} bytes, not {len(routing_key)}")
+    return routing_key
