@@ -11,7 +11,8 @@ ones; tests define their own):
   ``field(metadata={"max": N})`` (and may declare ``"min"``); ``int`` and
   ``float`` fields may declare ``{"min": a, "max": b}``; a tuple's items take
   their own limits from ``metadata["item"]`` (e.g. ``{"max": 5, "item": {"max": 32}}``);
-* ``__post_init__`` may validate further and raise ``ValueError``/``TypeError``.
+* ``__post_init__`` may validate further and raise ``ValueError``, ``TypeError``
+  or :class:`RemoteProtocolError`.
 
 A message is a CBOR map ``{"t": TYPE, <field>: <value>, ...}``; nested
 dataclasses are maps of their fields without ``"t"``; tuples are arrays;
@@ -112,7 +113,8 @@ class _ClassCodec:
             raise _Invalid(f"{self._label()} has unknown fields: {', '.join(extra)}")
         try:
             return self.cls(**kwargs)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RemoteProtocolError) as exc:
+            # __post_init__ refused it (node.core raises RemoteProtocolError itself).
             raise _Invalid(f"{self._label()} is invalid: {exc}") from None
 
     def encode_map(self, message: object) -> dict[str, object]:
