@@ -1,0 +1,106 @@
+"""The routing core's tunable constants, each with the reason for its value.
+
+Every number the core uses lives here, in one frozen :class:`Config` that a node
+is built with; production uses the defaults and the simulator and tests may
+shrink some of them. ``specs/routing.md`` repeats this table.
+"""
+
+from dataclasses import dataclass
+
+MAX_HTL = 18
+"""Hops-to-live of a fresh request: Freenet's long-standing default. Greedy routing in
+a small world of ~10^5 nodes needs ~log² n / degree hops; 18 leaves room to backtrack."""
+
+UID_BITS = 64
+"""Request ids are random 64-bit numbers: collisions between unrelated requests
+in flight at one node are negligible (birthday bound ~2^32 concurrent requests)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """Tunables of one node. Defaults are the production values."""
+
+    max_htl: int = MAX_HTL
+    """See :data:`MAX_HTL`."""
+
+    p_decrement_at_max: float = 0.5
+    """Chance (per peer link, decided once) that a request at max HTL is decremented
+    when sent over that link. Because the originator applies the same rule, a peer
+    seeing HTL 18 or 17 cannot tell whether we originated the request."""
+
+    p_decrement_at_one: float = 0.25
+    """Chance (per link, once) that a request at HTL 1 ends instead of going one more
+    hop: the tail has a random length, so DataNotFound does not reveal how far away
+    the requester was."""
+
+    cache_max_htl: int = MAX_HTL - 2
+    """Return-path caching happens only at nodes that received the request with HTL
+    at most this. The first hops from the originator (which see 18 or 17) do not
+    cache, so a neighbour's cache does not show what its peer asked for, and the
+    originator never caches its own requests."""
+
+    hop_timeout: float = 2.0
+    """Seconds of budget per HTL for a request at a node: a node holding HTL h
+    answers within ``base_timeout + h * hop_timeout``. Budgets shrink with HTL, so a
+    downstream node always answers (maybe with a failure) before its upstream gives
+    up on it, and every wait is bounded."""
+
+    base_timeout: float = 5.0
+    """Fixed part of the per-node budget: covers link latency and local lookups."""
+
+    reply_slack: float = 2.0
+    """Extra seconds an upstream waits beyond its downstream's budget before
+    declaring it dead: two link traversals plus scheduling jitter."""
+
+    max_peers: int = 40
+    """Opennet peer table size. Freenet uses 20-100 by bandwidth; 40 gives ~5 hop
+    routes in 10^4 nodes and keeps 10^5 simulated nodes within memory."""
+
+    long_link_share: float = 0.25
+    """Share of the peer table kept for the longest links: they are never the ones
+    dropped for a new path-folding peer, so the small world keeps its shortcuts."""
+
+    fold_reset_probability: float = 0.05
+    """Chance that a hop forwarding DataFound replaces the path-folding reference
+    with its own even when it does not connect: the origin of data stays hidden
+    (the reference names *a* node on the path, not necessarily the source)."""
+
+    fold_accept_probability: float = 0.5
+    """Chance that a node whose peer table is full still takes a path-folding
+    reference (dropping its least useful peer). Below 1 so that tables churn
+    gently and useful peers survive."""
+
+    min_peer_age: float = 30.0
+    """Seconds a new peer is immune to being dropped: it must get a chance to be
+    useful before the least-useful rule judges it."""
+
+    peer_in_flight_limit: int = 24
+    """Requests we accept concurrently from one peer; beyond it we send
+    RejectedOverload. Also the most we send to one peer at once (sender side)."""
+
+    node_in_flight_limit: int = 400
+    """Requests a node handles concurrently in total before rejecting new ones."""
+
+    backoff_initial: float = 1.0
+    """Seconds of the first back-off after a peer rejects us or times out."""
+
+    backoff_max: float = 180.0
+    """Ceiling of the exponential back-off: a peer is retried at least every 3 min."""
+
+    failure_table_ttl: float = 60.0
+    """Seconds a key that just failed here is quenched: repeated requests for data
+    that is not there get DataNotFound at once instead of flooding the network."""
+
+    failure_table_size: int = 2000
+    """Entries kept in the failure table; the oldest are evicted first."""
+
+    swap_htl: int = 10
+    """Length of the random walk a swap request takes (Freenet's value): long
+    enough to reach a node that is not a near neighbour, so swaps can fix
+    large-scale disorder."""
+
+    swap_timeout: float = 30.0
+    """Seconds the initiator of a swap waits for the reply."""
+
+    max_swap_peers: int = 64
+    """Most neighbour locations carried in a swap message (bounds its size)."""

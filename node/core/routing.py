@@ -1,0 +1,520 @@
+"""The request, insert and announcement state machine: greedy routing with backtracking.
+
+Theory of operation
+-------------------
+A request (or insert, or opennet announcement) is known at each node it visits
+by its random 64-bit ``uid``; the node keeps one :class:`Pending` for it while
+it is in flight here, and a second arrival of the same uid is rejected as a
+loop. Each node routes greedily: it sends the request to the peer closest to
+the target location that it has not yet tried for this uid, then waits for one
+reply from that peer. Failures that leave HTL to spend (RouteNotFound carrying
+what is left, RejectedLoop, RejectedOverload, a timeout, the peer's link
+dropping) make it *backtrack*: try the next-closest peer. When no peer is left
+it answers RouteNotFound with its remaining HTL, so its upstream can go on
+backtracking with exactly the hops that remain. HTL only ever goes down.
+
+Every wait is bounded. A node holding HTL h has a budget
+``base_timeout + h * hop_timeout`` from the time the request arrived; it waits
+for a downstream peer at most that peer's own budget plus ``reply_slack`` and
+never past its own deadline. Budgets shrink with HTL, so the downstream side
+gives up (and says so) before its upstream stops listening.
+
+Transitions of one ``Pending`` (``LOOKUP`` is skipped by announcements; the
+origin has no upstream and reports with a ``*Done`` action instead of a reply)::
+
+    state    event                              action                        next
+    -------  ---------------------------------  ----------------------------  -------
+    (none)   request/insert arrives, uid known   send RejectedLoop             (none)
+    (none)   arrives, over in-flight limit       send RejectedOverload         (none)
+    (none)   request, key in failure table       send DataNotFound             (none)
+    (none)   arrives                             LookupBlock                   LOOKUP
+    LOOKUP   request: block found                send DataFound upstream       DONE
+    LOOKUP   insert: SSK with other data         send InsertCollision          DONE
+    LOOKUP   otherwise (insert: StoreBlock)      route                         ROUTING
+    ROUTING  route: peer p, decremented HTL > 0  send to p, SetTimer           WAITING
+    ROUTING  route: decremented HTL = 0          DataNotFound / InsertReply /  DONE
+                                                 AnnounceReply upstream
+    ROUTING  route: no untried peer              RouteNotFound(htl) upstream   DONE
+    ROUTING  route: deadline passed              RouteNotFound(0) upstream     DONE
+    WAITING  DataFound from p (verified)         cache, fold, send upstream    DONE
+    WAITING  DataNotFound from p                 failure table, send upstream  DONE
+    WAITING  InsertReply / AnnounceReply from p  send upstream                 DONE
+    WAITING  InsertCollision from p (verified)   send upstream                 DONE
+    WAITING  AnnounceOffer from p                relay upstream / ConnectTo    WAITING
+    WAITING  RouteNotFound(h) from p             htl = min(htl, h); route      ROUTING
+    WAITING  RejectedLoop from p                 route                         ROUTING
+    WAITING  RejectedOverload from p             back off p; route             ROUTING
+    WAITING  timer past attempt deadline         back off p; route             ROUTING
+    WAITING  p's link lost                       route                         ROUTING
+    WAITING  reply from another peer / late      ignore                        WAITING
+
+A message from a peer that is not the one we wait on is ignored: the id is
+shared by every node on the path, so only the downstream we chose may answer.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from crypto.blocks import Block, KeyKind
+from node.core.actions import (
+    Action,
+    AnnounceDone,
+    Area,
+    ConnectTo,
+    InsertDone,
+    LookupBlock,
+    Outcome,
+    PeerId,
+    RequestDone,
+    Send,
+    SetTimer,
+    StoreBlock,
+)
+from node.core.errors import LocalProtocolError, RemoteProtocolError
+from node.core.messages import (
+    Announce,
+    AnnounceOffer,
+    AnnounceReply,
+    DataFound,
+    DataNotFound,
+    DataRequest,
+    FoldRef,
+    Insert,
+    InsertCollision,
+    InsertReply,
+    RejectedLoop,
+    RejectedOverload,
+    RouteNotFound,
+)
+from node.core.peers import Peer
+
+if TYPE_CHECKING:
+    from node.core.node import Node
+
+KINDS = (KeyKind.CHK, KeyKind.CHK, KeyKind.SSK)  # index by the wire's int kind
+
+
+class Op(enum.IntEnum):
+    REQUEST = 0
+    INSERT = 1
+    ANNOUNCE = 2
+
+
+class Pending:
+    """One request, insert or announcement in flight at this node."""
+
+    __slots__ = (
+        "attempt_deadline",
+        "block",
+        "client_id",
+        "deadline",
+        "downstream",
+        "htl",
+        "kind",
+        "looking_up",
+        "offers",
+        "op",
+        "received_htl",
+        "ref",
+        "routing_key",
+        "target",
+        "tried",
+        "uid",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        op: Op,
+        uid: int,
+        target: float,
+        htl: int,
+        upstream: PeerId | None,
+        deadline: float,
+        client_id: int = -1,
+    ) -> None:
+        self.op = op
+        self.uid = uid
+        self.target = target
+        self.htl = htl
+        self.received_htl = htl
+        self.upstream = upstream
+        self.deadline = deadline
+        self.attempt_deadline = deadline
+        self.client_id = client_id
+        self.tried: set[PeerId] = set() if upstream is None else {upstream}
+        self.downstream: PeerId | None = None
+        self.looking_up = False
+        self.kind = 1
+        self.routing_key = b""
+        self.block: Block | None = None
+        self.ref = b""
+        self.offers = 0
+
+
+# --- arrivals -----------------------------------------------------------------
+
+
+def admit(node: Node, peer: PeerId, uid: int) -> Peer | Action:
+    """The common gate of every routed message: loop and load checks."""
+    p = node.peers.get(peer)
+    if p is None:
+        raise LocalProtocolError("a message was delivered from a peer that is not connected")
+    if uid in node.pending:
+        return Send(peer=peer, message=RejectedLoop(uid=uid))
+    cfg = node.config
+    if p.in_flight_in >= cfg.peer_in_flight_limit or len(node.pending) >= cfg.node_in_flight_limit:
+        return Send(peer=peer, message=RejectedOverload(uid=uid))
+    return p
+
+
+def on_data_request(node: Node, peer: PeerId, msg: DataRequest, now: float) -> list[Action]:
+    p = admit(node, peer, msg.uid)
+    if not isinstance(p, Peer):
+        return [p]
+    key = msg.routing_key
+    if node.failures.quenched(key, msg.htl, now):
+        return [Send(peer=peer, message=DataNotFound(uid=msg.uid))]
+    st = Pending(
+        Op.REQUEST, msg.uid, node.location_of(key), msg.htl, peer, node.budget(msg.htl, now)
+    )
+    st.kind = msg.kind
+    st.routing_key = key
+    st.looking_up = True
+    p.in_flight_in += 1
+    node.pending[msg.uid] = st
+    return [LookupBlock(token=msg.uid, kind=KINDS[msg.kind], routing_key=key)]
+
+
+def on_insert(node: Node, peer: PeerId, msg: Insert, now: float) -> list[Action]:
+    p = admit(node, peer, msg.uid)
+    if not isinstance(p, Peer):
+        return [p]
+    block = node.checked_block(msg.kind, msg.routing_key, msg.data)
+    target = node.location_of(msg.routing_key)
+    st = Pending(Op.INSERT, msg.uid, target, msg.htl, peer, node.budget(msg.htl, now))
+    st.kind = msg.kind
+    st.routing_key = msg.routing_key
+    st.block = block
+    st.looking_up = True
+    p.in_flight_in += 1
+    node.pending[msg.uid] = st
+    return [LookupBlock(token=msg.uid, kind=block.kind, routing_key=msg.routing_key)]
+
+
+def on_announce(node: Node, peer: PeerId, msg: Announce, now: float) -> list[Action]:
+    p = admit(node, peer, msg.uid)
+    if not isinstance(p, Peer):
+        return [p]
+    st = Pending(Op.ANNOUNCE, msg.uid, msg.location, msg.htl, peer, node.budget(msg.htl, now))
+    st.ref = msg.ref
+    p.in_flight_in += 1
+    node.pending[msg.uid] = st
+    actions: list[Action] = []
+    if (
+        node.opennet
+        and msg.ref != node.ref
+        and msg.ref not in node.peers.by_ref
+        and node.wants_peer(now)
+    ):
+        offer = AnnounceOffer(uid=msg.uid, offer=node.own_fold())
+        actions.append(Send(peer=peer, message=offer))
+    actions += route(node, st, now)
+    return actions
+
+
+def looked_up(node: Node, st: Pending, block: Block | None, now: float) -> list[Action]:
+    """The local store answered for ``st`` (a request or an insert)."""
+    st.looking_up = False
+    if block is not None and (block.routing_key != st.routing_key or block.kind != st.kind):
+        raise LocalProtocolError("LookupBlock was answered with a block for another key")
+    if st.op is Op.REQUEST:
+        if block is None:
+            return route(node, st, now)
+        if st.upstream is None:
+            return finish(
+                node, st, [RequestDone(client_id=st.client_id, outcome=Outcome.FOUND, block=block)]
+            )
+        fold = node.own_fold() if node.opennet else None
+        found = DataFound(
+            uid=st.uid, kind=st.kind, routing_key=st.routing_key, data=block.data, fold=fold
+        )
+        return finish(node, st, [Send(peer=st.upstream, message=found)])
+    new = st.block
+    assert new is not None
+    if block is not None and block.kind is KeyKind.SSK and block.data != new.data:
+        return reply_collision(node, st, block)
+    actions: list[Action] = []
+    if st.upstream is not None:
+        if node.peers.nearest_distance(st.target) > node.distance_to(st.target):
+            actions.append(StoreBlock(block=new, area=Area.STORE))
+        elif st.received_htl <= node.config.cache_max_htl:
+            actions.append(StoreBlock(block=new, area=Area.CACHE))
+    actions += route(node, st, now)
+    return actions
+
+
+# --- routing ----------------------------------------------------------------------
+
+
+def route(node: Node, st: Pending, now: float) -> list[Action]:
+    """Send ``st`` to the best untried peer, or end it here."""
+    cfg = node.config
+    if now >= st.deadline:
+        return end_no_route(node, st, 0, timed_out=True)
+    if st.htl <= 0:
+        return end_exhausted(node, st, now)
+    p = node.peers.closest(st.target, st.tried, now, cfg.peer_in_flight_limit)
+    if p is None:
+        return end_no_route(node, st, st.htl)
+    htl = st.htl
+    if htl >= cfg.max_htl:
+        htl = cfg.max_htl - 1 if p.dec_at_max else cfg.max_htl
+    elif htl == 1:
+        htl = 0 if p.dec_at_one else 1
+    else:
+        htl -= 1
+    if htl == 0:
+        return end_exhausted(node, st, now)
+    st.tried.add(p.id)
+    st.downstream = p.id
+    p.in_flight_out += 1
+    at = now + cfg.base_timeout + htl * cfg.hop_timeout + cfg.reply_slack
+    if at > st.deadline:
+        at = st.deadline
+    st.attempt_deadline = at
+    msg: DataRequest | Insert | Announce
+    if st.op is Op.REQUEST:
+        msg = DataRequest(uid=st.uid, kind=st.kind, routing_key=st.routing_key, htl=htl)
+    elif st.op is Op.INSERT:
+        block = st.block
+        assert block is not None
+        msg = Insert(uid=st.uid, kind=st.kind, routing_key=st.routing_key, data=block.data, htl=htl)
+    else:
+        msg = Announce(uid=st.uid, location=st.target, ref=st.ref, htl=htl)
+    return [Send(peer=p.id, message=msg), SetTimer(at=at, token=st.uid)]
+
+
+def finish(node: Node, st: Pending, actions: list[Action]) -> list[Action]:
+    """Forget ``st`` here; ``actions`` carry its one and only result."""
+    del node.pending[st.uid]
+    if st.upstream is not None:
+        up = node.peers.get(st.upstream)
+        if up is not None:
+            up.in_flight_in -= 1
+    return actions
+
+
+def end_exhausted(node: Node, st: Pending, now: float) -> list[Action]:
+    """HTL ran out here: the normal end of inserts and announcements."""
+    up = st.upstream
+    if st.op is Op.REQUEST:
+        node.failures.record(st.routing_key, st.received_htl, now)
+        if up is None:
+            return finish(
+                node, st, [RequestDone(client_id=st.client_id, outcome=Outcome.DATA_NOT_FOUND)]
+            )
+        return finish(node, st, [Send(peer=up, message=DataNotFound(uid=st.uid))])
+    if st.op is Op.INSERT:
+        if up is None:
+            return finish(node, st, [InsertDone(client_id=st.client_id, outcome=Outcome.INSERTED)])
+        return finish(node, st, [Send(peer=up, message=InsertReply(uid=st.uid))])
+    if up is None:
+        return finish(node, st, [AnnounceDone(client_id=st.client_id, offers=st.offers)])
+    return finish(node, st, [Send(peer=up, message=AnnounceReply(uid=st.uid))])
+
+
+def end_no_route(node: Node, st: Pending, htl: int, *, timed_out: bool = False) -> list[Action]:
+    """No peer is left (or time ran out): RouteNotFound with what HTL is left."""
+    up = st.upstream
+    if up is not None:
+        return finish(node, st, [Send(peer=up, message=RouteNotFound(uid=st.uid, htl=htl))])
+    outcome = Outcome.TIMED_OUT if timed_out else Outcome.ROUTE_NOT_FOUND
+    if st.op is Op.REQUEST:
+        return finish(node, st, [RequestDone(client_id=st.client_id, outcome=outcome)])
+    if st.op is Op.INSERT:
+        return finish(node, st, [InsertDone(client_id=st.client_id, outcome=outcome)])
+    return finish(node, st, [AnnounceDone(client_id=st.client_id, offers=st.offers)])
+
+
+def reply_collision(node: Node, st: Pending, existing: Block) -> list[Action]:
+    if st.upstream is None:
+        done = InsertDone(client_id=st.client_id, outcome=Outcome.COLLISION, existing=existing)
+        return finish(node, st, [done])
+    msg = InsertCollision(
+        uid=st.uid, kind=int(existing.kind), routing_key=existing.routing_key, data=existing.data
+    )
+    return finish(node, st, [Send(peer=st.upstream, message=msg)])
+
+
+# --- replies from downstream ------------------------------------------------------
+
+
+def awaited(node: Node, peer: PeerId, uid: int) -> Pending | None:
+    """The pending entry for ``uid`` if it is waiting on ``peer``, else None."""
+    st = node.pending.get(uid)
+    if st is None or st.downstream != peer:
+        return None
+    return st
+
+
+def stop_waiting(node: Node, st: Pending) -> None:
+    """``st``'s downstream answered: it no longer counts against that peer."""
+    peer = st.downstream
+    st.downstream = None
+    if peer is not None:
+        p = node.peers.get(peer)
+        if p is not None:
+            p.in_flight_out -= 1
+
+
+def waiting(node: Node, peer: PeerId, uid: int) -> Pending | None:
+    """:func:`awaited` and :func:`stop_waiting` for replies that need no checks."""
+    st = awaited(node, peer, uid)
+    if st is not None:
+        stop_waiting(node, st)
+    return st
+
+
+def on_data_found(node: Node, peer: PeerId, msg: DataFound, now: float) -> list[Action]:
+    st = awaited(node, peer, msg.uid)
+    if st is None:
+        return []
+    if st.op is not Op.REQUEST or msg.routing_key != st.routing_key or msg.kind != st.kind:
+        raise RemoteProtocolError("DataFound for a different key than was requested")
+    block = node.checked_block(msg.kind, msg.routing_key, msg.data)
+    stop_waiting(node, st)
+    p = node.peers.get(peer)
+    if p is not None:
+        p.useful(now)
+    actions: list[Action] = []
+    fold = msg.fold
+    if st.upstream is None:
+        if fold is not None and node.opennet and node.may_fold(fold, now):
+            actions.append(ConnectTo(ref=fold.ref, location=fold.location))
+        actions.append(RequestDone(client_id=st.client_id, outcome=Outcome.FOUND, block=block))
+        return finish(node, st, actions)
+    if st.received_htl <= node.config.cache_max_htl:
+        actions.append(StoreBlock(block=block, area=Area.CACHE))
+    if node.opennet:
+        rng = node.rng
+        if (
+            fold is not None
+            and len(node.peers) < node.config.max_peers
+            and node.may_fold(fold, now)
+        ):
+            actions.append(ConnectTo(ref=fold.ref, location=fold.location))
+            fold = node.own_fold()
+        elif fold is None or rng.random() < node.config.fold_reset_probability:
+            fold = node.own_fold()
+    if fold is not msg.fold:
+        msg = DataFound(
+            uid=msg.uid, kind=msg.kind, routing_key=msg.routing_key, data=msg.data, fold=fold
+        )
+    actions.append(Send(peer=st.upstream, message=msg))
+    return finish(node, st, actions)
+
+
+def on_data_not_found(node: Node, peer: PeerId, msg: DataNotFound, now: float) -> list[Action]:
+    st = waiting(node, peer, msg.uid)
+    if st is None:
+        return []
+    return end_exhausted(node, st, now)
+
+
+def on_route_not_found(node: Node, peer: PeerId, msg: RouteNotFound, now: float) -> list[Action]:
+    st = waiting(node, peer, msg.uid)
+    if st is None:
+        return []
+    if msg.htl < st.htl:
+        st.htl = msg.htl
+    return route(node, st, now)
+
+
+def on_rejected_loop(node: Node, peer: PeerId, msg: RejectedLoop, now: float) -> list[Action]:
+    st = waiting(node, peer, msg.uid)
+    if st is None:
+        return []
+    return route(node, st, now)
+
+
+def on_rejected_overload(
+    node: Node, peer: PeerId, msg: RejectedOverload, now: float
+) -> list[Action]:
+    st = waiting(node, peer, msg.uid)
+    if st is None:
+        return []
+    p = node.peers.get(peer)
+    if p is not None:
+        node.back_off(p, now)
+    return route(node, st, now)
+
+
+def on_insert_reply(node: Node, peer: PeerId, msg: InsertReply, now: float) -> list[Action]:
+    st = awaited(node, peer, msg.uid)
+    if st is None:
+        return []
+    if st.op is not Op.INSERT:
+        raise RemoteProtocolError("InsertReply for something that is not an insert")
+    stop_waiting(node, st)
+    p = node.peers.get(peer)
+    if p is not None:
+        p.useful(now)
+    return end_exhausted(node, st, now)
+
+
+def on_insert_collision(node: Node, peer: PeerId, msg: InsertCollision, now: float) -> list[Action]:
+    st = awaited(node, peer, msg.uid)
+    if st is None:
+        return []
+    if st.op is not Op.INSERT or msg.routing_key != st.routing_key or msg.kind != KeyKind.SSK:
+        raise RemoteProtocolError("InsertCollision that does not match the insert")
+    existing = node.checked_block(msg.kind, msg.routing_key, msg.data)
+    stop_waiting(node, st)
+    return reply_collision(node, st, existing)
+
+
+def on_announce_offer(node: Node, peer: PeerId, msg: AnnounceOffer, now: float) -> list[Action]:
+    st = node.pending.get(msg.uid)
+    if st is None or st.downstream != peer or st.op is not Op.ANNOUNCE:
+        return []
+    if st.upstream is not None:
+        return [Send(peer=st.upstream, message=msg)]
+    offer = msg.offer
+    if offer.ref == node.ref or offer.ref in node.peers.by_ref:
+        return []
+    st.offers += 1
+    return [ConnectTo(ref=offer.ref, location=offer.location)]
+
+
+def on_announce_reply(node: Node, peer: PeerId, msg: AnnounceReply, now: float) -> list[Action]:
+    st = awaited(node, peer, msg.uid)
+    if st is None:
+        return []
+    if st.op is not Op.ANNOUNCE:
+        raise RemoteProtocolError("AnnounceReply for something that is not an announcement")
+    stop_waiting(node, st)
+    return end_exhausted(node, st, now)
+
+
+def timed_out(node: Node, st: Pending, now: float) -> list[Action]:
+    """A timer for ``st`` fired: if it is still waiting past its deadline, move on."""
+    if st.downstream is None or now < st.attempt_deadline:
+        return []
+    p = node.peers.get(st.downstream)
+    st.downstream = None
+    if p is not None:
+        p.in_flight_out -= 1
+        node.back_off(p, now)
+    return route(node, st, now)
+
+
+def link_lost(node: Node, st: Pending, now: float) -> list[Action]:
+    """The downstream peer of ``st`` disconnected: backtrack."""
+    st.downstream = None
+    return route(node, st, now)
+
+
+__all__ = ["FoldRef", "Op", "Pending"]
