@@ -18,8 +18,9 @@ counted per peer in a :class:`FaultCounter` the runtime can consult to back off
 or ban.
 
 :func:`connect` and :func:`accept` are async context managers that own the
-socket and the keepalive task: leaving the ``async with`` closes both, on
-every path.
+socket: leaving the ``async with`` closes it, on every path. Keepalives are
+sent by the task awaiting :meth:`Link.receive` (there is always one per link),
+so a link needs no task of its own.
 """
 
 from __future__ import annotations
@@ -189,25 +190,26 @@ class Link:
             except _STREAM_ERRORS:
                 await self.aclose()
                 raise LinkClosed("the peer's connection broke while sending") from None
+            except BaseException:
+                # Cancelled mid-frame: the byte stream may be out of step for good.
+                await self.aclose()
+                raise
             self._last_send = anyio.current_time()
 
     async def _receive_plain(self) -> bytes:
         if self._closed:
             raise LinkClosed("the link is closed")
-        with anyio.move_on_after(self._config.idle_timeout) as scope:
-            try:
-                header = await self._reader.receive_exactly(HEADER_SIZE)
-                length = parse_header(header, max_body=MAX_FRAME_BODY)
-                body = await self._reader.receive_exactly(length)
-            except RemoteProtocolError as exc:
-                await self._fail("protocol")
-                raise LinkProtocolError(str(exc)) from exc
-            except _STREAM_ERRORS:
-                await self.aclose()
-                raise LinkClosed("the peer closed the connection") from None
-        if scope.cancelled_caught:
+        deadline = anyio.current_time() + self._config.idle_timeout
+        try:
+            header = await self._read(HEADER_SIZE, deadline)
+            length = parse_header(header, max_body=MAX_FRAME_BODY)
+            body = await self._read(length, deadline)
+        except RemoteProtocolError as exc:
+            await self._fail("protocol")
+            raise LinkProtocolError(str(exc)) from exc
+        except _STREAM_ERRORS:
             await self.aclose()
-            raise LinkTimeout(f"nothing received for {self._config.idle_timeout:g} s")
+            raise LinkClosed("the peer closed the connection") from None
         if self._download is not None:
             await self._download.acquire(self.peer_identity, HEADER_SIZE + length)
         try:
@@ -216,21 +218,30 @@ class Link:
             await self._fail("crypto")
             raise LinkProtocolError(str(exc)) from exc
 
+    async def _read(self, nbytes: int, deadline: float) -> bytes:
+        """Read ``nbytes``, sending keepalives while waiting; :class:`LinkTimeout` at ``deadline``.
+
+        Keepalives ride on the reader because the runtime always has one task
+        awaiting :meth:`receive` per link: no extra task per link, nothing to orphan.
+        Cancelling mid-read is safe: the buffered reader keeps partial data.
+        """
+        interval = self._config.keepalive_interval
+        while True:
+            now = anyio.current_time()
+            if now >= deadline:
+                await self.aclose()
+                raise LinkTimeout(f"nothing received for {self._config.idle_timeout:g} s")
+            if now >= self._last_send + interval:
+                with anyio.move_on_after(deadline - now):
+                    await self.send_keepalive()
+                continue
+            with anyio.move_on_after(min(deadline, self._last_send + interval) - now):
+                return await self._reader.receive_exactly(nbytes)
+
     async def _fail(self, kind: str) -> None:
         if self._faults is not None:
             self._faults.record(self.peer_identity, kind)
         await self.aclose()
-
-    async def _keepalive_loop(self) -> None:
-        """Send a keepalive whenever nothing has been sent for ``keepalive_interval``."""
-        interval = self._config.keepalive_interval
-        while not self._closed:
-            await anyio.sleep(max(0.0, self._last_send + interval - anyio.current_time()))
-            if anyio.current_time() - self._last_send >= interval:
-                try:
-                    await self.send_keepalive()
-                except LinkError:
-                    return  # the reader will see the link end
 
 
 async def _initiator_handshake(
@@ -282,12 +293,7 @@ async def _handshake(
 @asynccontextmanager
 async def _run_link(link: Link) -> AsyncIterator[Link]:
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(link._keepalive_loop)
-            try:
-                yield link
-            finally:
-                tg.cancel_scope.cancel()
+        yield link
     finally:
         await link.aclose()
 

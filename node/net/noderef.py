@@ -106,9 +106,13 @@ class SignedNodeRef:
     def identity(self) -> bytes:
         return self.ref.identity
 
+    def to_bytes(self) -> bytes:
+        """The binary form (body || signature) carried inside messages (e.g. path folding)."""
+        return self.body + self.signature
+
     def to_text(self, *, width: int = 64) -> str:
         """The copy-pasteable form; ``width=0`` gives one line (for the peers file)."""
-        text = PREFIX + b64encode(self.body + self.signature)
+        text = PREFIX + b64encode(self.to_bytes())
         if width <= 0:
             return text
         return "\n".join(text[i : i + width] for i in range(0, len(text), width))
@@ -172,6 +176,15 @@ def parse_noderef(
         raw = b64decode(compact[len(PREFIX) :], what="node reference")
     except CryptoError as exc:
         raise NodeRefError(f"the node reference is damaged: {exc}") from None
+    return parse_noderef_bytes(raw, now=now, max_age=max_age)
+
+
+def parse_noderef_bytes(
+    raw: bytes, *, now: float | None = None, max_age: float | None = None
+) -> SignedNodeRef:
+    """Verify the binary form (:meth:`SignedNodeRef.to_bytes`); see :func:`parse_noderef`."""
+    if len(raw) > MAX_BODY + SIGNATURE_SIZE:
+        raise NodeRefError(f"this is too long to be a node reference ({len(raw)} bytes)")
     if len(raw) <= SIGNATURE_SIZE:
         raise NodeRefError("the node reference is truncated")
     body, signature = raw[:-SIGNATURE_SIZE], raw[-SIGNATURE_SIZE:]
