@@ -303,3 +303,21 @@ async def test_refused_connection_is_an_os_error() -> None:
 def test_backoff_doubles_and_caps() -> None:
     assert [default_backoff(n) for n in range(4)] == [1.0, 2.0, 4.0, 8.0]
     assert default_backoff(100) == 300.0
+
+
+async def test_upload_limit_is_honoured() -> None:
+    from node.net.bandwidth import BandwidthLimiter
+
+    upload = BandwidthLimiter(200_000, burst=20_000)
+    block = Block(uid=1, kind=1, routing_key=bytes(32), data=bytes(32_788))
+    async with (
+        server(Recorder()) as port,
+        connect(HOST, port, ALICE, BOB.public_key, CODEC, FAST, upload=upload) as link,
+    ):
+        start = anyio.current_time()
+        for _ in range(3):
+            await link.send(block)
+        elapsed = anyio.current_time() - start
+        for _ in range(3):
+            assert await link.receive() == block
+    assert elapsed >= (3 * 32_900 - 20_000 - 32_900) / 200_000
