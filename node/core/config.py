@@ -70,6 +70,20 @@ class Config:
     reference (dropping its least useful peer). Below 1 so that tables churn
     gently and useful peers survive."""
 
+    min_peers: int = 10
+    """An opennet node left with fewer peers than this announces again (at most
+    once per ``announce_interval``): losing peers to churn or to other nodes'
+    drops must not strand it."""
+
+    announce_interval: float = 60.0
+    """Seconds between automatic re-announcements."""
+
+    recent_uids: int = 256
+    """Completed request ids remembered for loop rejection: a request that
+    backtracks into a node it already left is rejected instead of re-exploring
+    the same neighbourhood (Freenet's "recently completed" list). 256 covers the
+    requests a node completes within one request lifetime under normal load."""
+
     min_peer_age: float = 30.0
     """Seconds a new peer is immune to being dropped: it must get a chance to be
     useful before the least-useful rule judges it."""

@@ -68,6 +68,9 @@ from node.core.messages import (
 from node.core.peers import Peer, PeerTable, circular_distance
 from node.core.routing import KINDS, Op, Pending
 
+REANNOUNCE = -1
+"""``client_id`` of the announcements a node starts by itself when short of peers."""
+
 Handler = Callable[["Node", PeerId, Any, float], list[Action]]
 
 
@@ -103,11 +106,13 @@ class Node:
         "_fold",
         "config",
         "failures",
+        "last_announce",
         "location",
         "opennet",
         "own_swap",
         "peers",
         "pending",
+        "recent",
         "ref",
         "rng",
         "swaps",
@@ -147,6 +152,8 @@ class Node:
         self.verify = verify
         self.peers = PeerTable()
         self.pending: dict[int, Pending] = {}
+        self.recent: dict[int, None] = {}
+        self.last_announce = -1e300
         self.swaps: dict[int, swapping.Swap] = {}
         self.own_swap: int | None = None
         self.swaps_done = 0
@@ -273,6 +280,7 @@ class Node:
         )
         st.ref = self.ref
         self.pending[uid] = st
+        self.last_announce = now
         return routing.route(self, st, now)
 
     def start_swap(self, now: float) -> list[Action]:
@@ -343,4 +351,11 @@ class Node:
             actions += routing.link_lost(self, st, now)
         for uid, sw in [(u, s) for u, s in self.swaps.items() if s.downstream == peer]:
             actions += swapping.abandon(self, uid, sw, now, force=True)
+        cfg = self.config
+        if (
+            self.opennet
+            and 0 < len(self.peers) < cfg.min_peers
+            and now - self.last_announce >= cfg.announce_interval
+        ):
+            actions += self.start_announce(REANNOUNCE, now)
         return actions

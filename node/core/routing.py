@@ -162,7 +162,7 @@ def admit(node: Node, peer: PeerId, uid: int) -> Peer | Action:
     p = node.peers.get(peer)
     if p is None:
         raise LocalProtocolError("a message was delivered from a peer that is not connected")
-    if uid in node.pending:
+    if uid in node.pending or uid in node.recent:
         return Send(peer=peer, message=RejectedLoop(uid=uid))
     cfg = node.config
     if p.in_flight_in >= cfg.peer_in_flight_limit or len(node.pending) >= cfg.node_in_flight_limit:
@@ -300,6 +300,10 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
 def finish(node: Node, st: Pending, actions: list[Action]) -> list[Action]:
     """Forget ``st`` here; ``actions`` carry its one and only result."""
     del node.pending[st.uid]
+    recent = node.recent
+    recent[st.uid] = None
+    if len(recent) > node.config.recent_uids:
+        del recent[next(iter(recent))]
     if st.upstream is not None:
         up = node.peers.get(st.upstream)
         if up is not None:

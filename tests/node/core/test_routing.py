@@ -1,0 +1,375 @@
+"""The request/insert/announce state machine, pushed through paired endpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from crypto.blocks import Block, KeyKind
+from node.core import (
+    AnnounceDone,
+    Area,
+    Config,
+    ConnectTo,
+    DropPeer,
+    InsertDone,
+    LocalProtocolError,
+    LookupBlock,
+    Outcome,
+    RequestDone,
+    Send,
+    SetTimer,
+    StoreBlock,
+)
+from node.core.messages import (
+    DataFound,
+    DataNotFound,
+    DataRequest,
+    FoldRef,
+    Insert,
+    InsertReply,
+    RejectedLoop,
+    RejectedOverload,
+    RouteNotFound,
+)
+from tests.node.core.helpers import MiniNet, block_at, fix_htl_links, key_at, line, pid
+
+
+def _hops(net: MiniNet, kind: type) -> list[tuple[bytes, bytes, int | None]]:
+    return [(a, b, getattr(msg, "htl", None)) for a, b, msg in net.sent(kind)]
+
+
+def test_request_found_two_hops_away_records_the_path_and_caches_on_the_way_back() -> None:
+    net = line(5)
+    fix_htl_links(net)
+    block = block_at(0.8)
+    net.put(4, block)
+    origin = net.nodes[pid(0)]
+    actions = origin.start_request(KeyKind.CHK, block.routing_key, 7, 0.0)
+    assert actions == [
+        LookupBlock(token=actions[0].token, kind=KeyKind.CHK, routing_key=block.routing_key)
+    ]  # type: ignore[union-attr]
+    net.apply(pid(0), actions)
+    net.run()
+    assert _hops(net, DataRequest) == [
+        (pid(0), pid(1), 17),
+        (pid(1), pid(2), 16),
+        (pid(2), pid(3), 15),
+        (pid(3), pid(4), 14),
+    ]
+    assert [(a, b) for a, b, _ in net.sent(DataFound)] == [
+        (pid(4), pid(3)),
+        (pid(3), pid(2)),
+        (pid(2), pid(1)),
+        (pid(1), pid(0)),
+    ]
+    assert net.done(RequestDone) == [RequestDone(client_id=7, outcome=Outcome.FOUND, block=block)]
+    cached = [(r.node, r.action.area) for r in net.log if isinstance(r.action, StoreBlock)]  # type: ignore[union-attr]
+    # Nodes 3 and 2 received HTL 15 and 16 and cache; node 1 (HTL 17) and the origin do not.
+    assert cached == [(pid(3), Area.CACHE), (pid(2), Area.CACHE)]
+    assert not origin.pending and not any(n.pending for n in net.nodes.values())
+
+
+def test_local_hit_answers_without_sending() -> None:
+    net = line(2)
+    block = block_at(0.1)
+    net.put(0, block)
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, block.routing_key, 1, 0.0))
+    net.run()
+    assert net.sent() == []
+    assert net.done(RequestDone) == [RequestDone(client_id=1, outcome=Outcome.FOUND, block=block)]
+
+
+def test_htl_runs_out_into_data_not_found_and_the_failure_table_quenches() -> None:
+    net = line(6, config=Config(max_htl=3))
+    fix_htl_links(net)
+    key = key_at(0.95)
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, key, 1, 0.0))
+    net.run()
+    assert _hops(net, DataRequest) == [(pid(0), pid(1), 2), (pid(1), pid(2), 1)]
+    assert [(a, b) for a, b, _ in net.sent(DataNotFound)] == [(pid(2), pid(1)), (pid(1), pid(0))]
+    assert net.done(RequestDone) == [RequestDone(client_id=1, outcome=Outcome.DATA_NOT_FOUND)]
+    # Node 1 now quenches the key: a second request is answered at once.
+    net.log.clear()
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, key, 2, 1.0))
+    net.run()
+    assert _hops(net, DataRequest) == [(pid(0), pid(1), 2)]
+    assert net.done(RequestDone) == [RequestDone(client_id=2, outcome=Outcome.DATA_NOT_FOUND)]
+
+
+def test_htl_stays_at_max_or_one_on_links_that_do_not_decrement() -> None:
+    net = line(4, config=Config(max_htl=3))
+    fix_htl_links(net, dec_at_max=True, dec_at_one=False)
+    net.nodes[pid(0)].peers.get(pid(1)).dec_at_max = False  # type: ignore[union-attr]
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, key_at(0.9), 1, 0.0))
+    net.run()
+    # 3 stays 3 on the first link, then 2, then 1 stays 1: the tail has no fixed length.
+    assert _hops(net, DataRequest) == [
+        (pid(0), pid(1), 3),
+        (pid(1), pid(2), 2),
+        (pid(2), pid(3), 1),
+    ]
+    assert net.sent(RouteNotFound)[0][:2] == (pid(3), pid(2))
+
+
+def _star() -> MiniNet:
+    """Origin 0 at 0.0; 1 at 0.45 is a dead end, 2 at 0.3 leads to 3 at 0.5 (the data)."""
+    net = MiniNet()
+    for i, loc in enumerate([0.0, 0.45, 0.3, 0.5]):
+        net.add(i, loc)
+    net.link(0, 1)
+    net.link(0, 2)
+    net.link(2, 3)
+    fix_htl_links(net)
+    return net
+
+
+def test_route_not_found_carries_remaining_htl_and_the_origin_backtracks() -> None:
+    net = _star()
+    block = block_at(0.5)
+    net.put(3, block)
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, block.routing_key, 1, 0.0))
+    net.run()
+    # Visiting node 1 cost one hop: the origin continues with the 17 it got back.
+    assert _hops(net, DataRequest) == [
+        (pid(0), pid(1), 17),
+        (pid(0), pid(2), 16),
+        (pid(2), pid(3), 15),
+    ]
+    # Node 1 has no other peer: RouteNotFound with the HTL it held.
+    assert net.sent(RouteNotFound) == [
+        (pid(1), pid(0), RouteNotFound(uid=net.sent()[0][2].uid, htl=17))
+    ]  # type: ignore[union-attr]
+    assert net.done(RequestDone)[0].outcome is Outcome.FOUND  # type: ignore[union-attr]
+
+
+def test_loops_are_rejected_and_cost_no_htl() -> None:
+    net = MiniNet()
+    for i, loc in enumerate([0.0, 0.3, 0.35, 0.9]):
+        net.add(i, loc)
+    for a, b in [(0, 1), (0, 2), (1, 2), (0, 3)]:
+        net.link(a, b)
+    fix_htl_links(net)
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, key_at(0.34), 1, 0.0))
+    net.run()
+    loops = [(a, b) for a, b, _ in net.sent(RejectedLoop)]
+    assert (pid(0), pid(1)) in loops  # 1 forwarded back to the origin, which is in flight
+    assert (pid(1), pid(0)) in loops  # backtracking into 1, which already finished: rejected
+    for _a, _b, msg in net.sent(DataRequest):
+        assert msg.htl <= 17  # type: ignore[union-attr]
+    assert len(net.done(RequestDone)) == 1
+
+
+def test_overload_is_rejected_explicitly_and_the_sender_backs_off() -> None:
+    net = line(3, config=Config(peer_in_flight_limit=1))
+    fix_htl_links(net)
+    origin = net.nodes[pid(0)]
+    n1 = net.nodes[pid(1)]
+    a1 = n1.receive(pid(0), DataRequest(uid=1, kind=1, routing_key=key_at(0.9), htl=10), 0.0)
+    assert isinstance(a1[0], LookupBlock)
+    a2 = n1.receive(pid(0), DataRequest(uid=2, kind=1, routing_key=key_at(0.9), htl=10), 0.0)
+    assert a2 == [Send(peer=pid(0), message=RejectedOverload(uid=2))]
+    # The sender side: a request waiting on node 1 is told it is overloaded.
+    acts = origin.start_request(KeyKind.CHK, key_at(0.5), 9, 0.0)
+    acts = origin.block_looked_up(acts[0].token, None, 0.0)  # type: ignore[union-attr]
+    uid = acts[0].message.uid  # type: ignore[union-attr]
+    acts = origin.receive(pid(1), RejectedOverload(uid=uid), 0.1)
+    assert acts == [RequestDone(client_id=9, outcome=Outcome.ROUTE_NOT_FOUND)]
+    peer = origin.peers.get(pid(1))
+    assert peer is not None and peer.backoff_until > 0.1 and peer.backoff_len == 1.0
+
+
+def test_a_silent_peer_times_out_is_backed_off_and_the_request_moves_on() -> None:
+    net = _star()
+    net.dead.add(pid(1))  # node 1 swallows everything
+    block = block_at(0.5)
+    net.put(3, block)
+    origin = net.nodes[pid(0)]
+    net.apply(pid(0), origin.start_request(KeyKind.CHK, block.routing_key, 1, 0.0))
+    timers = [r.action for r in net.log if isinstance(r.action, SetTimer)]
+    cfg = origin.config
+    assert timers[0].at == cfg.base_timeout + 17 * cfg.hop_timeout + cfg.reply_slack  # type: ignore[union-attr]
+    net.run()
+    assert net.done(RequestDone)[0].outcome is Outcome.FOUND  # type: ignore[union-attr]
+    p1 = origin.peers.get(pid(1))
+    assert p1 is not None and p1.backoff_len == cfg.backoff_initial and p1.in_flight_out == 0
+
+
+def test_everyone_silent_ends_in_timeout_once() -> None:
+    net = line(2)
+    fix_htl_links(net)
+    net.dead.add(pid(1))
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, key_at(0.6), 1, 0.0))
+    net.run()
+    assert net.done(RequestDone) == [RequestDone(client_id=1, outcome=Outcome.ROUTE_NOT_FOUND)]
+
+
+def test_garbage_from_a_peer_drops_it_and_the_request_backtracks() -> None:
+    net = _star()
+    origin = net.nodes[pid(0)]
+    acts = origin.start_request(KeyKind.CHK, key_at(0.5), 1, 0.0)
+    acts = origin.block_looked_up(acts[0].token, None, 0.0)  # type: ignore[union-attr]
+    uid = acts[0].message.uid  # type: ignore[union-attr]
+    wrong = DataFound(uid=uid, kind=1, routing_key=key_at(0.5, salt=1), data=b"x")
+    acts = origin.receive(pid(1), wrong, 0.1)
+    assert acts[0] == DropPeer(peer=pid(1))
+    assert isinstance(acts[1], Send) and acts[1].peer == pid(2)
+    assert pid(1) not in origin.peers
+
+
+def test_a_reply_from_a_peer_we_do_not_wait_on_is_ignored() -> None:
+    net = _star()
+    origin = net.nodes[pid(0)]
+    acts = origin.start_request(KeyKind.CHK, key_at(0.5), 1, 0.0)
+    acts = origin.block_looked_up(acts[0].token, None, 0.0)  # type: ignore[union-attr]
+    uid = acts[0].message.uid  # type: ignore[union-attr]
+    assert origin.receive(pid(2), DataNotFound(uid=uid), 0.1) == []
+    assert origin.receive(pid(2), DataNotFound(uid=uid + 1), 0.1) == []
+
+
+def test_driver_misuse_is_a_local_error() -> None:
+    net = line(2)
+    with pytest.raises(LocalProtocolError):
+        net.nodes[pid(0)].block_looked_up(12345, None, 0.0)
+    with pytest.raises(LocalProtocolError):
+        net.nodes[pid(0)].receive(
+            b"stranger", DataRequest(uid=1, kind=1, routing_key=key_at(0.1), htl=3), 0.0
+        )
+    with pytest.raises(LocalProtocolError):
+        net.nodes[pid(0)].peer_connected(pid(1), b"x", 0.5, 0.0)
+
+
+def test_insert_stores_at_the_closest_node_and_caches_elsewhere() -> None:
+    net = line(5, config=Config(max_htl=6, cache_max_htl=5))
+    fix_htl_links(net)
+    block = block_at(0.6)  # node 3 (0.6) is the closest node
+    net.apply(pid(0), net.nodes[pid(0)].start_insert(block, 4, 0.0))
+    net.run()
+    # A line runs out of nodes before the insert runs out of HTL.
+    assert net.done(InsertDone) == [InsertDone(client_id=4, outcome=Outcome.ROUTE_NOT_FOUND)]
+    assert [htl for _, _, htl in _hops(net, Insert)] == [5, 4, 3, 2]
+    areas = {w: s[block.routing_key][1] for w, s in net.stores.items() if block.routing_key in s}
+    # The inserter keeps nothing; node 3 is closer than all its peers; the rest cache.
+    assert areas == {pid(1): Area.CACHE, pid(2): Area.CACHE, pid(3): Area.STORE, pid(4): Area.CACHE}
+
+
+def test_insert_ends_with_insert_reply_when_htl_runs_out() -> None:
+    net = line(5, config=Config(max_htl=3))
+    fix_htl_links(net)
+    net.apply(pid(0), net.nodes[pid(0)].start_insert(block_at(0.9), 4, 0.0))
+    net.run()
+    assert [(a, b) for a, b, _ in net.sent(InsertReply)] == [(pid(2), pid(1)), (pid(1), pid(0))]
+    assert net.done(InsertDone) == [InsertDone(client_id=4, outcome=Outcome.INSERTED)]
+
+
+def test_ssk_insert_collision_returns_the_existing_block() -> None:
+    net = line(3)
+    fix_htl_links(net)
+    old = block_at(0.6, b"old", KeyKind.SSK)
+    new = dataclasses.replace(old, data=b"new")
+    net.put(2, old)
+    net.apply(pid(0), net.nodes[pid(0)].start_insert(new, 3, 0.0))
+    net.run()
+    assert net.done(InsertDone) == [
+        InsertDone(client_id=3, outcome=Outcome.COLLISION, existing=old)
+    ]
+    assert net.stores[pid(2)][old.routing_key][0] == old
+
+
+def test_same_ssk_again_is_not_a_collision() -> None:
+    net = line(3)
+    old = block_at(0.6, b"same", KeyKind.SSK)
+    net.put(2, old)
+    net.apply(pid(0), net.nodes[pid(0)].start_insert(old, 3, 0.0))
+    net.run()
+    assert net.done(InsertDone)[0].outcome is not Outcome.COLLISION  # type: ignore[union-attr]
+
+
+def test_path_folding_offers_the_source_and_hops_may_hide_it() -> None:
+    net = MiniNet(opennet=True)
+    for i in range(4):
+        net.add(i, i / 4)
+    for i in range(3):
+        net.link(i, i + 1)
+    fix_htl_links(net)
+    block = block_at(0.75)
+    net.put(3, block)
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, block.routing_key, 1, 0.0))
+    net.run()
+    found = net.sent(DataFound)
+    assert found[0][2].fold == FoldRef(ref=pid(3), location=0.75)  # type: ignore[union-attr]
+    # Node 2 already peers with 3 and passes the reference on; node 1 has room,
+    # takes it and puts its own in its place, which the origin already knows.
+    assert found[1][2].fold == FoldRef(ref=pid(3), location=0.75)  # type: ignore[union-attr]
+    assert found[2][2].fold == FoldRef(ref=pid(1), location=0.25)  # type: ignore[union-attr]
+    connects = [(r.node, r.action) for r in net.log if isinstance(r.action, ConnectTo)]
+    assert connects == [(pid(1), ConnectTo(ref=pid(3), location=0.75))]
+    assert pid(3) in net.nodes[pid(1)].peers
+
+
+def test_full_tables_drop_the_least_useful_unprotected_peer() -> None:
+    cfg = Config(max_peers=3, long_link_share=0.34, min_peer_age=0.0)
+    net = MiniNet(opennet=True, config=cfg)
+    net.add(0, 0.0)
+    for i, loc in enumerate([0.1, 0.2, 0.5, 0.3], start=1):
+        net.add(i, loc)
+    for i in (1, 2, 3):
+        net.link(0, i)
+    net.nodes[pid(0)].peers.get(pid(1)).last_useful = 5.0  # type: ignore[union-attr]
+    net.nodes[pid(0)].peers.get(pid(2)).last_useful = 1.0  # type: ignore[union-attr]
+    net.nodes[pid(0)].peers.get(pid(3)).last_useful = 0.0  # type: ignore[union-attr]
+    net.now = 10.0
+    net.link(0, 4)
+    drops = [r.action for r in net.log if isinstance(r.action, DropPeer)]
+    # Node 3 (at 0.5) is least useful but the longest link; node 2 goes.
+    assert drops == [DropPeer(peer=pid(2))]
+    assert pid(0) not in net.nodes[pid(2)].peers
+
+
+def test_announcement_gathers_offers_and_connects() -> None:
+    net = MiniNet(opennet=True)
+    for i in range(6):
+        net.add(i, i / 6)
+    for i in range(4):
+        net.link(i, i + 1)  # 0..4 in a line; 5 is new
+    net.link(5, 0)
+    net.apply(pid(5), net.nodes[pid(5)].start_announce(11, 0.0))
+    net.run()
+    done = net.done(AnnounceDone)
+    assert len(done) == 1 and done[0].client_id == 11  # type: ignore[union-attr]
+    assert done[0].offers >= 2  # type: ignore[union-attr]
+    assert len(net.nodes[pid(5)].peers) == 1 + done[0].offers  # type: ignore[union-attr]
+
+
+def test_no_reply_names_its_origin() -> None:
+    """With every hop resetting the reference, the requester learns only its neighbour."""
+    net = MiniNet(opennet=True, config=Config(fold_reset_probability=1.0, max_peers=1))
+    for i in range(4):
+        net.add(i, i / 4)
+    for i in range(3):
+        net.link(i, i + 1)
+    net.put(3, block_at(0.75))
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, key_at(0.75), 1, 0.0))
+    net.run()
+    for sender, _, msg in net.sent(DataFound):
+        assert msg.fold is not None and msg.fold.ref == sender  # type: ignore[union-attr]
+
+
+def test_peer_loss_backtracks_waiting_requests() -> None:
+    net = _star()
+    origin = net.nodes[pid(0)]
+    acts = origin.start_request(KeyKind.CHK, key_at(0.5), 1, 0.0)
+    acts = origin.block_looked_up(acts[0].token, None, 0.0)  # type: ignore[union-attr]
+    assert acts[0].peer == pid(1)  # type: ignore[union-attr]
+    acts = origin.peer_lost(pid(1), 0.2)
+    assert isinstance(acts[0], Send) and acts[0].peer == pid(2)
+    assert origin.peer_lost(pid(1), 0.3) == []
+
+
+def test_block_for_another_key_from_the_store_is_a_local_error() -> None:
+    net = line(2)
+    origin = net.nodes[pid(0)]
+    acts = origin.start_request(KeyKind.CHK, key_at(0.5), 1, 0.0)
+    with pytest.raises(LocalProtocolError):
+        origin.block_looked_up(acts[0].token, Block(KeyKind.CHK, key_at(0.2), b""), 0.0)  # type: ignore[union-attr]
