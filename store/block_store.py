@@ -140,6 +140,8 @@ class BlockStore:
         connection = open_database(
             path, DATASTORE_SCHEMA, synchronous=config.synchronous, check=config.check_on_open
         )
+        # A record tampered into TEXT must reach unseal (and be dropped), not fail to decode.
+        connection.text_factory = bytes
         try:
             try:
                 salt = _load_salt(connection, path)

@@ -1,0 +1,144 @@
+"""The datastore against a dict model: puts, gets, deletes, evictions, reopens.
+
+The model re-implements the eviction policy the simple way (sort everything,
+drop the first), independently of the index walks :mod:`store.eviction` uses,
+so any disagreement about which block goes is caught.
+"""
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from crypto.blocks import Block, verify_block
+from crypto.location import distance
+from store import Area, BlockStore, PutOutcome, StoreConfig, Synchronous
+from tests.store.conftest import CHK, chk_block, ssk_blocks
+
+POOL_CHK = [chk_block(n) for n in range(10)]
+POOL_SSK = [ssk_blocks(n) for n in range(4)]
+POOL = POOL_CHK + [pair[0] for pair in POOL_SSK] + [pair[1] for pair in POOL_SSK]
+KEYS = sorted({block.routing_key for block in POOL})
+# Three CHK blocks per area (the SSKs fit in the slack): every few puts evict.
+CONFIG = StoreConfig(size_bytes=6 * CHK + 2000, synchronous=Synchronous.NORMAL)
+
+
+@dataclass
+class Held:
+    block: Block
+    area: Area
+    seq: int
+
+
+def bucket_distance(block: Block, location: float) -> float:
+    return distance((int.from_bytes(block.routing_key[:2], "big") + 0.5) / 65536, location)
+
+
+class DatastoreMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory = Path(tempfile.mkdtemp(prefix="samizdat-store-"))
+        self.path = self.directory / "datastore.sqlite"
+        self.location = 0.0
+        self.store = BlockStore.open(self.path, CONFIG, location=self.location)
+        self.model: dict[bytes, Held] = {}
+        self.seq = 0
+        self.evicted: set[bytes] = set()
+
+    def teardown(self) -> None:
+        self.store.close()
+        shutil.rmtree(self.directory)
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def model_bytes(self, area: Area) -> int:
+        return sum(len(h.block.data) for h in self.model.values() if h.area is area)
+
+    def model_evict(self, area: Area, keep: bytes) -> int:
+        count = 0
+        while self.model_bytes(area) > CONFIG.limit(area):
+            candidates = [k for k, h in self.model.items() if h.area is area and k != keep]
+            if area is Area.CACHE:
+                victim = min(candidates, key=lambda k: self.model[k].seq)
+            else:
+                victim = min(
+                    candidates,
+                    key=lambda k: (
+                        -bucket_distance(self.model[k].block, self.location),
+                        self.model[k].seq,
+                    ),
+                )
+            del self.model[victim]
+            self.evicted.add(victim)
+            count += 1
+        return count
+
+    @rule(block=st.sampled_from(POOL), area=st.sampled_from(Area))
+    def put(self, block: Block, area: Area) -> None:
+        result = self.store.put(block, area)
+        held = self.model.get(block.routing_key)
+        if held is None:
+            self.model[block.routing_key] = Held(block, area, self.next_seq())
+            self.evicted.discard(block.routing_key)
+            assert result.outcome is PutOutcome.STORED and result.area is area
+            assert result.evicted == self.model_evict(area, block.routing_key)
+        elif held.block != block:
+            assert result.outcome is PutOutcome.COLLISION
+            assert result.existing == held.block and result.area is held.area
+        else:
+            held.seq = self.next_seq()
+            if area is Area.STORE and held.area is Area.CACHE:
+                held.area = Area.STORE
+                assert result.outcome is PutOutcome.STORED and result.area is Area.STORE
+                assert result.evicted == self.model_evict(Area.STORE, block.routing_key)
+            else:
+                assert result.outcome is PutOutcome.DUPLICATE and result.area is held.area
+
+    @rule(key=st.sampled_from(KEYS))
+    def get(self, key: bytes) -> None:
+        block = self.store.get(key)
+        held = self.model.get(key)
+        if held is None:
+            assert block is None
+        else:
+            assert block == held.block
+            verify_block(block)
+            held.seq = self.next_seq()
+
+    @rule(key=st.sampled_from(KEYS))
+    def delete(self, key: bytes) -> None:
+        assert self.store.delete(key) == (self.model.pop(key, None) is not None)
+
+    @rule(location=st.floats(min_value=0.0, max_value=1.0, exclude_max=True))
+    def move(self, location: float) -> None:
+        self.location = location
+        self.store.set_location(location)
+
+    @precondition(lambda self: self.seq % 4 == 0)
+    @rule()
+    def reopen(self) -> None:
+        self.store.close()
+        self.store = BlockStore.open(self.path, CONFIG, location=self.location)
+
+    @invariant()
+    def sizes_match_the_model_and_stay_within_limits(self) -> None:
+        stats = self.store.stats()
+        for area, area_stats in ((Area.STORE, stats.store), (Area.CACHE, stats.cache)):
+            assert area_stats.bytes <= CONFIG.limit(area)
+            assert area_stats.bytes == self.model_bytes(area)
+            assert area_stats.blocks == sum(h.area is area for h in self.model.values())
+
+    @invariant()
+    def held_keys_are_exactly_the_models(self) -> None:
+        for key in KEYS:
+            assert self.store.contains(key) == (key in self.model)
+        for key in self.evicted - self.model.keys():
+            assert not self.store.contains(key)
+
+
+TestDatastoreMachine = DatastoreMachine.TestCase
