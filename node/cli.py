@@ -12,7 +12,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="samizdat",
         description="Samizdat: an anonymous, censorship-resistant storage network.",
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from node.sim.cli import add_parser as add_sim_parser
+
+    add_sim_parser(subparsers)
     return parser
 
 
@@ -22,6 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     return 0  # pragma: no cover - every subcommand returns from its own handler
 
 

@@ -39,6 +39,12 @@ class Config:
     cache, so a neighbour's cache does not show what its peer asked for, and the
     originator never caches its own requests."""
 
+    max_attempts: int = 6
+    """Peers one node tries for one request before answering RouteNotFound.
+    Backtracking is for stepping around a dead end or an overloaded peer; without
+    a cap, a request that meets loops probes every peer of every node it visits
+    (RejectedLoop costs no HTL) and one failing request costs hundreds of messages."""
+
     hop_timeout: float = 2.0
     """Seconds of budget per HTL for a request at a node: a node holding HTL h
     answers within ``base_timeout + h * hop_timeout``. Budgets shrink with HTL, so a
@@ -59,6 +65,12 @@ class Config:
     long_link_share: float = 0.25
     """Share of the peer table kept for the longest links: they are never the ones
     dropped for a new path-folding peer, so the small world keeps its shortcuts."""
+
+    short_links_protected: int = 4
+    """The nearest peers (by location) are never dropped for a newcomer either:
+    they are what lets greedy routing take the last hops to the node closest to
+    a key. Without them an opennet drifts into local minima where inserts and
+    requests for the same key end at different nodes."""
 
     fold_reset_probability: float = 0.05
     """Chance that a hop forwarding DataFound replaces the path-folding reference

@@ -185,6 +185,7 @@ class Node:
             now,
             protect=int(cfg.max_peers * cfg.long_link_share),
             min_age=cfg.min_peer_age,
+            protect_short=cfg.short_links_protected,
         )
         drop = victim.id if victim is not None else peer
         return [DropPeer(peer=drop), *self._forget(drop, now)]
@@ -324,6 +325,14 @@ class Node:
         if len(self.peers) < self.config.max_peers:
             return True
         return self.rng.random() < self.config.fold_accept_probability
+
+    def is_nearest(self, location: float) -> bool:
+        """Would a node at ``location`` be closer to us than any current peer?
+        Such a node is always worth a link: it is what makes greedy routing
+        able to finish near our location."""
+        return self.peers.nearest_distance(self.location) > circular_distance(
+            self.location, location
+        )
 
     def may_fold(self, fold: FoldRef, now: float) -> bool:
         """Opennet: take the path-folding reference ``fold``?"""

@@ -192,14 +192,21 @@ class PeerTable:
         return min(circular_distance(locs[i % n], target), circular_distance(locs[i - 1], target))
 
     def least_useful(
-        self, own_location: float, now: float, *, protect: int, min_age: float
+        self,
+        own_location: float,
+        now: float,
+        *,
+        protect: int,
+        min_age: float,
+        protect_short: int = 0,
     ) -> Peer | None:
         """The peer to drop for a newcomer: the one longest without being useful,
-        excluding the ``protect`` longest links and peers younger than ``min_age``."""
+        excluding the ``protect`` longest links, the ``protect_short`` shortest
+        ones and peers younger than ``min_age``."""
         peers = list(self.by_id.values())
-        if protect:
+        if protect or protect_short:
             peers.sort(key=lambda p: circular_distance(p.location, own_location))
-            peers = peers[:-protect]
+            peers = peers[protect_short : len(peers) - protect]
         candidates = [p for p in peers if now - p.connected_at >= min_age]
         if not candidates:
             return None

@@ -34,7 +34,8 @@ origin has no upstream and reports with a ``*Done`` action instead of a reply)::
     ROUTING  route: peer p, decremented HTL > 0  send to p, SetTimer           WAITING
     ROUTING  route: decremented HTL = 0          DataNotFound / InsertReply /  DONE
                                                  AnnounceReply upstream
-    ROUTING  route: no untried peer              RouteNotFound(htl) upstream   DONE
+    ROUTING  route: no untried peer, or          RouteNotFound(htl) upstream   DONE
+             max_attempts peers tried
     ROUTING  route: deadline passed              RouteNotFound(0) upstream     DONE
     WAITING  DataFound from p (verified)         cache, fold, send upstream    DONE
     WAITING  DataNotFound from p                 failure table, send upstream  DONE
@@ -107,6 +108,7 @@ class Pending:
 
     __slots__ = (
         "attempt_deadline",
+        "attempts",
         "block",
         "client_id",
         "deadline",
@@ -143,6 +145,7 @@ class Pending:
         self.upstream = upstream
         self.deadline = deadline
         self.attempt_deadline = deadline
+        self.attempts = 0
         self.client_id = client_id
         self.tried: set[PeerId] = set() if upstream is None else {upstream}
         self.downstream: PeerId | None = None
@@ -217,7 +220,7 @@ def on_announce(node: Node, peer: PeerId, msg: Announce, now: float) -> list[Act
         node.opennet
         and msg.ref != node.ref
         and msg.ref not in node.peers.by_ref
-        and node.wants_peer(now)
+        and (node.is_nearest(msg.location) or node.wants_peer(now))
     ):
         offer = AnnounceOffer(uid=msg.uid, offer=node.own_fold())
         actions.append(Send(peer=peer, message=offer))
@@ -266,6 +269,8 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
         return end_no_route(node, st, 0, timed_out=True)
     if st.htl <= 0:
         return end_exhausted(node, st, now)
+    if st.attempts >= cfg.max_attempts:
+        return end_no_route(node, st, st.htl)
     p = node.peers.closest(st.target, st.tried, now, cfg.peer_in_flight_limit)
     if p is None:
         return end_no_route(node, st, st.htl)
@@ -279,6 +284,7 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
     if htl == 0:
         return end_exhausted(node, st, now)
     st.tried.add(p.id)
+    st.attempts += 1
     st.downstream = p.id
     p.in_flight_out += 1
     at = now + cfg.base_timeout + htl * cfg.hop_timeout + cfg.reply_slack

@@ -22,7 +22,7 @@ import random
 
 from node.sim.network import SimNetwork
 
-JOIN_INTERVAL = 0.05
+JOIN_INTERVAL = 2.0
 """Virtual seconds between opennet joins: ~20 joins in flight per second of announcement."""
 
 
