@@ -309,7 +309,7 @@ def test_path_folding_offers_the_source_and_hops_may_hide_it() -> None:
 
 
 def test_full_tables_drop_the_least_useful_unprotected_peer() -> None:
-    cfg = Config(max_peers=3, long_link_share=0.34, min_peer_age=0.0)
+    cfg = Config(max_peers=3, long_link_share=0.34, min_peer_age=0.0, short_links_protected=1)
     net = MiniNet(opennet=True, config=cfg)
     net.add(0, 0.0)
     for i, loc in enumerate([0.1, 0.2, 0.5, 0.3], start=1):
@@ -322,7 +322,8 @@ def test_full_tables_drop_the_least_useful_unprotected_peer() -> None:
     net.now = 10.0
     net.link(0, 4)
     drops = [r.action for r in net.log if isinstance(r.action, DropPeer)]
-    # Node 3 (at 0.5) is least useful but the longest link; node 2 goes.
+    # Node 3 (at 0.5) is least useful but the longest link, node 1 the shortest:
+    # of the others node 2 has been useless the longest and goes.
     assert drops == [DropPeer(peer=pid(2))]
     assert pid(0) not in net.nodes[pid(2)].peers
 
