@@ -14,7 +14,7 @@ def pad(data: bytes, capacity: int) -> bytes:
     """Frame ``data`` (at most ``capacity`` bytes) into ``capacity + 2`` bytes."""
     if len(data) > capacity:
         raise InvalidBlock(f"a block holds at most {capacity} bytes, not {len(data)}")
-    return len(data).to_bytes(LENGTH_PREFIX, "big") + data + bytes(capacity - len(data))
+    return b"".join((len(data).to_bytes(LENGTH_PREFIX, "big"), data, bytes(capacity - len(data))))
 
 
 def unpad(inner: bytes, capacity: int) -> bytes:

@@ -5,6 +5,7 @@ so that no two uses of BLAKE3 in Samizdat can ever produce comparable outputs.
 Nothing here returns a PyNaCl or blake3 object.
 """
 
+import functools
 import os
 
 import blake3
@@ -76,20 +77,24 @@ def _check_aead(key: bytes, nonce: bytes) -> None:
         raise InvalidKey(f"a nonce is {AEAD_NONCE_SIZE} bytes, not {len(nonce)}")
 
 
-def sign_public_key(seed: bytes) -> bytes:
-    """The Ed25519 public key of a 32-byte private seed."""
+@functools.lru_cache(maxsize=32)
+def _expand_seed(seed: bytes) -> tuple[bytes, bytes]:
+    """Ed25519 seed -> (public, secret); cached because expansion costs a scalar
+    multiplication and a site insert signs many documents with one key."""
     if len(seed) != SIGN_SEED_SIZE:
         raise InvalidKey(f"an Ed25519 private key is {SIGN_SEED_SIZE} bytes, not {len(seed)}")
-    public, _secret = sodium.crypto_sign_seed_keypair(seed)
-    return bytes(public)
+    public, secret = sodium.crypto_sign_seed_keypair(seed)
+    return bytes(public), bytes(secret)
+
+
+def sign_public_key(seed: bytes) -> bytes:
+    """The Ed25519 public key of a 32-byte private seed."""
+    return _expand_seed(seed)[0]
 
 
 def sign(seed: bytes, message: bytes) -> bytes:
     """Deterministic Ed25519 signature (64 bytes) of ``message`` by ``seed``."""
-    if len(seed) != SIGN_SEED_SIZE:
-        raise InvalidKey(f"an Ed25519 private key is {SIGN_SEED_SIZE} bytes, not {len(seed)}")
-    _public, secret = sodium.crypto_sign_seed_keypair(seed)
-    signed = sodium.crypto_sign(message, secret)
+    signed = sodium.crypto_sign(message, _expand_seed(seed)[1])
     return bytes(signed[:SIGNATURE_SIZE])
 
 

@@ -218,10 +218,13 @@ def ssk_from_usk_docname(uri: SSKURI) -> USKURI | None:
 
 
 def parse_uri(text: str) -> URI:
-    """Parse a key URI; raise :class:`InvalidURI` saying what is wrong."""
+    """Parse a key URI; raise :class:`InvalidURI` saying what is wrong.
+
+    The text is taken exactly: names may end in spaces, so front ends strip
+    what a user pasted (a trailing newline) before calling this.
+    """
     if not isinstance(text, str):
         raise InvalidURI("a key must be text")
-    text = text.strip()
     if len(text) > MAX_URI_LENGTH:
         raise InvalidURI(f"the key is longer than {MAX_URI_LENGTH} characters")
     if text[:8].lower() == "freenet:":
