@@ -29,10 +29,6 @@ from store.errors import (
 # files are single-owner (EXCLUSIVE locking), so waiting longer only delays the
 # "already in use" message.
 BUSY_TIMEOUT_MS = 2_000
-# Reads of a 32 KiB record walk nine pages; memory-mapping the file serves them
-# from the OS page cache without a copy per page. 256 MiB of address space is
-# free on 64-bit systems and pages beyond it are read normally.
-MMAP_SIZE = 256 * 1024 * 1024
 
 
 class Synchronous(enum.Enum):
@@ -136,7 +132,6 @@ def _configure(
         connection.execute("PRAGMA locking_mode = EXCLUSIVE")
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         connection.execute(f"PRAGMA synchronous = {synchronous.value}")
-        connection.execute(f"PRAGMA mmap_size = {MMAP_SIZE}")
     except sqlite3.Error as exc:
         raise _classify(exc, path, schema) from exc
     if str(mode).lower() != "wal":

@@ -1,0 +1,123 @@
+"""Datastore throughput next to bare SQLite on the same 32 KiB blobs, in the same run.
+
+Prints puts/s (one commit per put, and batched), gets/s (random order) and get
+latency percentiles for :class:`store.BlockStore` and for a plain
+``CREATE TABLE raw (k BLOB PRIMARY KEY, v BLOB)`` with the same journal mode and
+synchronous setting and SQLite's defaults otherwise, so the ratio is the cost of
+what the store adds: verifying, sealing/unsealing, bookkeeping. The two sides
+run interleaved in chunks, so both meet the same disk weather (a VM disk's
+fsync time swings several-fold while earlier writes are flushed). Never pass/fail.
+
+    .venv/bin/python -m bench.store_bench [--blocks 20000] [--synchronous FULL|NORMAL]
+"""
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from crypto.blocks import Block
+from crypto.keys import insert_chk
+from store import Area, BlockStore, StoreConfig, Synchronous
+
+BATCH = 100  # blocks per transaction in the batched runs: a typical splitfile segment
+CHUNK = 500  # operations one side runs before the other side takes its turn
+
+
+class Raw:
+    """Bare SQLite doing what the store does, with nothing added."""
+
+    def __init__(self, path: Path, sync: Synchronous) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute(f"PRAGMA synchronous = {sync.value}")
+        self.db.execute("CREATE TABLE raw (k BLOB PRIMARY KEY, v BLOB NOT NULL)")
+
+    def put(self, block: Block) -> None:
+        self.put_many([block])
+
+    def put_many(self, blocks: list[Block]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany(
+            "INSERT INTO raw VALUES (?, ?)", [(b.routing_key, b.data) for b in blocks]
+        )
+        self.db.execute("COMMIT")
+
+    def get(self, key: bytes) -> bytes:
+        return bytes(self.db.execute("SELECT v FROM raw WHERE k = ?", (key,)).fetchone()[0])
+
+
+def interleaved(
+    work: Sequence[object], sides: dict[str, Callable[[object], object]]
+) -> dict[str, list[float]]:
+    """Run every side over ``work`` in alternating chunks; each side's per-item latencies."""
+    latencies: dict[str, list[float]] = {name: [] for name in sides}
+    for start in range(0, len(work), CHUNK):
+        for name, call in sides.items():
+            for item in work[start : start + CHUNK]:
+                t = time.perf_counter()
+                call(item)
+                latencies[name].append(time.perf_counter() - t)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=20_000)
+    parser.add_argument("--synchronous", choices=[s.value for s in Synchronous], default="FULL")
+    parser.add_argument("--dir", type=Path, default=None, help="where to write (default: tmp)")
+    args = parser.parse_args()
+    sync = Synchronous(args.synchronous)
+    print(f"making {args.blocks} CHK blocks of 32 KiB ...", flush=True)
+    rng = random.Random(1)
+    blocks = [insert_chk(rng.randbytes(32 * 1024))[0] for _ in range(args.blocks)]
+    half = len(blocks) // 2
+    batches = [blocks[i : i + BATCH] for i in range(half, len(blocks), BATCH)]
+    keys = [b.routing_key for b in blocks]
+    random.Random(2).shuffle(keys)
+    with tempfile.TemporaryDirectory(dir=args.dir) as directory:
+        base = Path(directory)
+        raw = Raw(base / "raw.sqlite", sync)
+        config = StoreConfig(size_bytes=3 * len(blocks) * 33_000, synchronous=sync)
+        store = BlockStore.open(base / "datastore.sqlite", config, location=0.5)
+        singles = interleaved(
+            blocks[:half], {"raw": raw.put, "store": lambda b: store.put(b, Area.STORE)}
+        )
+        batched = interleaved(
+            batches, {"raw": raw.put_many, "store": lambda b: store.put_many(b, Area.CACHE)}
+        )
+        gets = interleaved(keys, {"raw": raw.get, "store": store.get})
+        assert store.stats().hits == len(keys), "the store lost blocks during the benchmark"
+        store.close()
+        raw.db.close()
+        sizes = {p.name: p.stat().st_size for p in base.iterdir()}
+    rows: dict[str, dict[str, float]] = {}
+    for side in ("raw", "store"):
+        cuts = statistics.quantiles(gets[side], n=100)
+        rows[side] = {
+            "puts/s": half / sum(singles[side]),
+            "batched puts/s": (len(blocks) - half) / sum(batched[side]),
+            "gets/s": len(keys) / sum(gets[side]),
+            "get p50 µs": cuts[49] * 1e6,
+            "get p99 µs": cuts[98] * 1e6,
+        }
+    print(
+        f"\n{args.blocks} blocks of 32 KiB, synchronous={sync.value}, WAL, "
+        f"batches of {BATCH}, {os.cpu_count()} CPUs"
+    )
+    names = list(rows["raw"])
+    print(f"{'':8}" + "".join(f"{n:>16}" for n in names))
+    for side, row in rows.items():
+        print(f"{side:8}" + "".join(f"{row[n]:16.1f}" for n in names))
+    ratios = "  ".join(f"{n} {rows['store'][n] / rows['raw'][n]:.0%}" for n in names[:3])
+    print(f"store / raw: {ratios}")
+    print("file sizes: " + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sizes.items()))
+
+
+if __name__ == "__main__":
+    main()
