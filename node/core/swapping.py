@@ -29,7 +29,9 @@ Transitions of one swap at one node::
     initiator  WAIT     SwapReply from that peer      decide, maybe swap          DONE
     initiator  WAIT     SwapRejected / timer / lost   give up                     DONE
     relay      (none)   SwapRequest, htl > 1          forward to random peer      WAIT
-    relay      WAIT     SwapReply / SwapRejected      relay upstream              DONE
+    relay      WAIT     SwapReply                     relay upstream              DONE
+    relay      WAIT     SwapRejected, not busy        act as the endpoint         DONE
+    relay      WAIT     SwapRejected, busy            relay upstream              DONE
     relay      WAIT     timer / downstream lost       SwapRejected upstream       DONE
     endpoint   (none)   SwapRequest, htl <= 1         SwapReply, decide, swap?    DONE
     any        (none)   SwapRequest, uid known/busy   SwapRejected                DONE
@@ -54,7 +56,15 @@ _MIN_DISTANCE = 1e-12  # two nodes at one point: keep the logarithm finite
 class Swap:
     """One swap walk in flight at this node (as initiator or relay)."""
 
-    __slots__ = ("deadline", "downstream", "location", "nonce", "peer_locations", "upstream")
+    __slots__ = (
+        "deadline",
+        "downstream",
+        "location",
+        "nonce",
+        "peer_locations",
+        "request",
+        "upstream",
+    )
 
     def __init__(
         self,
@@ -64,7 +74,9 @@ class Swap:
         location: float = 0.0,
         peer_locations: tuple[float, ...] = (),
         nonce: int = 0,
+        request: SwapRequest | None = None,
     ) -> None:
+        self.request = request
         self.upstream = upstream
         self.downstream = downstream
         self.deadline = deadline
@@ -146,7 +158,7 @@ def on_swap_request(node: Node, peer: PeerId, msg: SwapRequest, now: float) -> l
             return [Send(peer=peer, message=SwapRejected(uid=uid))]
         return endpoint(node, peer, msg)
     deadline = now + node.config.swap_timeout * msg.htl / node.config.swap_htl
-    node.swaps[uid] = Swap(peer, nxt, deadline)
+    node.swaps[uid] = Swap(peer, nxt, deadline, request=msg)
     fwd = SwapRequest(
         uid=uid,
         htl=msg.htl - 1,
@@ -193,6 +205,9 @@ def on_swap_rejected(node: Node, peer: PeerId, msg: SwapRejected, now: float) ->
         return []
     del node.swaps[msg.uid]
     if sw.upstream is not None:
+        if sw.request is not None and node.own_swap is None:
+            # The walk ran into a loop (or a busy node) past us: end it here instead.
+            return endpoint(node, sw.upstream, sw.request)
         return [Send(peer=sw.upstream, message=msg)]
     node.own_swap = None
     return []

@@ -148,10 +148,16 @@ def build(p: Params, *, ideal: bool = False) -> SimNetwork:
     return net
 
 
-def swap(net: SimNetwork, rounds: int, interval: float = 1.0) -> None:
-    """Every live node starts one swap walk per ``interval`` for ``rounds`` rounds."""
+SWAPS_PER_SECOND = 50.0
+"""Swap walks started per virtual second in the whole network. A walk takes
+~0.5 s; a node busy with its own walk rejects others, so few walks may overlap."""
+
+
+def swap(net: SimNetwork, rounds: int) -> None:
+    """Every live node starts one swap walk per round, for ``rounds`` rounds."""
     rng = net.rng
     n = len(net.nodes)
+    interval = n / SWAPS_PER_SECOND
     for _ in range(rounds):
         t = net.now
         for i in range(n):

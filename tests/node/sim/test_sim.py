@@ -1,0 +1,102 @@
+"""Small simulations: determinism, success, migration, churn, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from node.cli import main
+from node.sim.experiment import Params, build, route_quality, run, swap
+
+WALL = ("requests_per_second", "wall_seconds")
+
+
+def _strip(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in r.items() if k not in WALL}
+
+
+def test_same_seed_same_figures() -> None:
+    a, _ = run(Params(nodes=150, requests=400, seed=5))
+    b, _ = run(Params(nodes=150, requests=400, seed=5))
+    c, _ = run(Params(nodes=150, requests=400, seed=6))
+    assert _strip(a) == _strip(b)
+    assert _strip(a) != _strip(c)
+
+
+def test_opennet_finds_data_and_popular_data_migrates() -> None:
+    r, series = run(Params(nodes=400, requests=3000, seed=2))
+    assert r["success_rate"] >= 0.97
+    assert r["hops_median"] <= 4
+    mig = r["migration"]
+    assert mig["last_tenth_median"] <= mig["first_tenth_median"]
+    assert len(series.hops) == 3000
+
+
+def test_opennet_survives_churn() -> None:
+    r, _ = run(Params(nodes=300, requests=1500, seed=4, churn=0.3))
+    assert r["success_rate_after_churn"] >= 0.9
+
+
+def test_darknet_swapping_orders_locations_and_routes() -> None:
+    p = Params(nodes=300, requests=800, seed=3, mode="darknet", swap_rounds=0)
+    net = build(p)
+    before = route_quality(net)
+    swap(net, 40)
+    after = route_quality(net)
+    assert after < 0.75 * before
+    r, _ = run(Params(nodes=300, requests=800, seed=3, mode="darknet", swap_rounds=40))
+    assert r["success_rate"] >= 0.9
+    assert r["ideal_success_rate"] >= 0.95
+
+
+def test_cli_prints_json_with_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["sim", "--nodes", "80", "--requests", "200", "--seed", "1", "--churn", "0.3", "--json"]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in (
+        "nodes",
+        "requests",
+        "success_rate",
+        "hops_median",
+        "hops_p90",
+        "hops_mean",
+        "requests_per_second",
+        "migration",
+        "success_rate_after_churn",
+    ):
+        assert key in out
+    assert out["nodes"] == 80 and out["requests"] == 200
+
+
+def test_cli_summary_and_plots(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "sim",
+            "--nodes",
+            "60",
+            "--requests",
+            "150",
+            "--seed",
+            "2",
+            "--mode",
+            "darknet",
+            "--plot",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    assert "success rate" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "hops_histogram.png",
+        "migration.png",
+        "success_and_hops.png",
+    ]
+
+
+def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--nodes", "1", "--requests", "5", "--seed", "1"]) == 2
+    assert main(["sim", "--nodes", "10", "--requests", "5", "--seed", "1", "--churn", "1.5"]) == 2
