@@ -1,0 +1,256 @@
+"""The node daemon and its commands: ``samizdat node run``, ``samizdat noderef``, ``samizdat peer``.
+
+``node run`` assembles a whole node — the runtime (links, routing, datastore)
+and, on top of it, the front ends users talk to — in one task group, and stops
+it cleanly on SIGINT or SIGTERM. While it runs it keeps ``node.json`` in its
+data directory current (process id, the ports it really bound, peer count), so
+scripts such as ``samizdat testnet`` can find it without guessing ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from crypto.encoding import b64encode
+from node.net.datadir import DataDir, DataDirError, default_data_dir
+from node.net.noderef import NodeRefError, SignedNodeRef, make_noderef, parse_noderef
+from node.net.runtime import NodeRuntime
+from node.net.settings import NodeSettings, parse_listen, parse_size
+from store import StoreError
+
+log = logging.getLogger("samizdat.daemon")
+
+STATUS_FILE = "node.json"
+STATUS_INTERVAL = 1.0  # seconds between node.json refreshes: cheap, and scripts poll it
+
+
+def add_parsers(subparsers: Any) -> None:
+    node = subparsers.add_parser("node", help="run a node")
+    node_sub = node.add_subparsers(dest="node_command", metavar="ACTION", required=True)
+    run = node_sub.add_parser("run", help="start a node in the foreground (Ctrl-C stops it)")
+    _data_dir_arg(run)
+    run.add_argument("--listen", metavar="HOST:PORT", help="peer port (default: saved or free)")
+    run.add_argument("--advertise", metavar="HOST", help="address peers should dial")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--opennet", dest="opennet", action="store_true", default=None)
+    mode.add_argument("--darknet", dest="opennet", action="store_false")
+    run.add_argument("--seednodes", type=Path, metavar="FILE", help="opennet seed references")
+    run.add_argument("--store-size", metavar="SIZE", help="datastore size, e.g. 10GiB")
+    run.add_argument("--upload-limit", metavar="RATE", help="bytes/s for all links, e.g. 2M")
+    run.add_argument("--download-limit", metavar="RATE", help="bytes/s for all links")
+    run.add_argument("--fcp-port", type=int, default=9481, metavar="N", help="FCP (0: free port)")
+    run.add_argument("--fcp-bind", default="127.0.0.1", metavar="HOST")
+    run.add_argument("--http-port", type=int, default=8888, metavar="N", help="gateway port")
+    run.add_argument("--http-bind", default="127.0.0.1", metavar="HOST")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    run.add_argument(
+        "--fast-store",
+        action="store_true",
+        help="commit the datastore without waiting for the disk (survives a crash of "
+        "the node, not a power cut); for test networks",
+    )
+    run.set_defaults(handler=_run_command)
+
+    noderef = subparsers.add_parser("noderef", help="print this node's reference for friends")
+    _data_dir_arg(noderef)
+    noderef.set_defaults(handler=_noderef_command)
+
+    peer = subparsers.add_parser("peer", help="manage darknet friends")
+    peer_sub = peer.add_subparsers(dest="peer_command", metavar="ACTION", required=True)
+    add = peer_sub.add_parser("add", help="add a friend's reference (text, a file, or - for stdin)")
+    _data_dir_arg(add)
+    add.add_argument("ref", nargs="+", metavar="REF")
+    add.set_defaults(handler=_peer_add_command)
+    lst = peer_sub.add_parser("list", help="list the stored peers")
+    _data_dir_arg(lst)
+    lst.set_defaults(handler=_peer_list_command)
+
+
+def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help=f"default: {default_data_dir()}"
+    )
+
+
+def _settings(args: argparse.Namespace, datadir: DataDir) -> NodeSettings:
+    host, port = parse_listen(args.listen) if args.listen else ("127.0.0.1", None)
+    overrides: dict[str, Any] = {
+        "listen_host": host if args.listen else None,
+        "listen_port": port,
+        "advertise_host": args.advertise,
+        "opennet": args.opennet,
+        "seednodes": args.seednodes,
+        "store_size": parse_size(args.store_size) if args.store_size else None,
+        "upload_limit": float(parse_size(args.upload_limit)) if args.upload_limit else None,
+        "download_limit": float(parse_size(args.download_limit)) if args.download_limit else None,
+    }
+    if args.fast_store:
+        overrides["store_synchronous_full"] = False
+    return NodeSettings.from_config(datadir.path, datadir.read_config(), **overrides)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        datadir = DataDir.open(args.data_dir)
+        settings = _settings(args, datadir)
+    except (DataDirError, ValueError) as exc:
+        print(f"samizdat: {exc}", file=sys.stderr)
+        return 2
+    for name, bind in (("FCP", args.fcp_bind), ("gateway", args.http_bind)):
+        if bind not in ("127.0.0.1", "localhost", "::1"):
+            log.warning(
+                "the %s listens on %s, not loopback: anyone who can reach it can use your node",
+                name,
+                bind,
+            )
+    try:
+        anyio.run(_serve_until_signalled, settings, args)
+    except (DataDirError, StoreError) as exc:
+        print(f"samizdat: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"samizdat: cannot start the node: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve_until_signalled(settings: NodeSettings, args: argparse.Namespace) -> None:
+    async with anyio.create_task_group() as tg:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            runtime = NodeRuntime(settings)
+            await tg.start(runtime.run)
+            ports = {"peer_port": runtime.listen_port}
+            tg.start_soon(_status_writer, runtime, ports)
+            async for signum in signals:
+                log.info("stopping on %s", signal.Signals(signum).name)
+                break
+        tg.cancel_scope.cancel()
+    _remove_status(settings.data_dir)
+
+
+async def _status_writer(runtime: NodeRuntime, ports: dict[str, int]) -> None:
+    path = runtime.datadir.path / STATUS_FILE
+    try:
+        while True:
+            status = {
+                "pid": os.getpid(),
+                **ports,
+                "peers": runtime.connected_peers,
+                "location": runtime.location,
+                "noderef": runtime.noderef_text().replace("\n", ""),
+                "updated": time.time(),
+            }
+            tmp = path.with_name(f".{STATUS_FILE}.tmp")
+            tmp.write_text(json.dumps(status))
+            os.replace(tmp, path)
+            await anyio.sleep(STATUS_INTERVAL)
+    finally:
+        _remove_status(runtime.datadir.path)
+
+
+def _remove_status(data_dir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (data_dir / STATUS_FILE).unlink()
+
+
+def _noderef_command(args: argparse.Namespace) -> int:
+    """Print the reference from the data directory, running node or not."""
+    try:
+        ref = offline_noderef(DataDir.open(args.data_dir))
+    except DataDirError as exc:
+        print(f"samizdat: {exc}", file=sys.stderr)
+        return 1
+    print(ref.to_text())
+    return 0
+
+
+def offline_noderef(datadir: DataDir, *, opennet: bool | None = None) -> SignedNodeRef:
+    """This node's reference without it running: fixes its port and location in
+    state.toml (choosing them if new), so the node uses what friends were given."""
+    identity = datadir.identity()
+    state = datadir.read_state()
+    config = datadir.read_config()
+    port = state.get("listen_port")
+    if not isinstance(port, int) or port == 0:
+        port = state["listen_port"] = _free_port()
+    location = state.get("location")
+    if not isinstance(location, float):
+        location = state["location"] = random.SystemRandom().random()
+    datadir.write_state(state)
+    node = config.get("node", {}) if isinstance(config.get("node"), dict) else {}
+    host = str(node.get("advertise", "127.0.0.1"))
+    if opennet is None:
+        opennet = bool(node.get("opennet", True))
+    return make_noderef(
+        identity,
+        addresses=(f"{host}:{port}",),
+        location=location,
+        opennet=opennet,
+        issued=int(time.time()),
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _peer_add_command(args: argparse.Namespace) -> int:
+    text = " ".join(args.ref)
+    if text == "-":
+        text = sys.stdin.read()
+    elif len(args.ref) == 1 and Path(text).is_file():
+        text = Path(text).read_text("utf-8")
+    try:
+        ref = parse_noderef(text, now=time.time())
+        datadir = DataDir.open(args.data_dir)
+        if ref.identity == datadir.identity().public_key:
+            print("samizdat: that is this node's own reference", file=sys.stderr)
+            return 2
+        added = datadir.add_peer(ref)
+    except NodeRefError as exc:
+        print(f"samizdat: {exc}", file=sys.stderr)
+        return 2
+    except DataDirError as exc:
+        print(f"samizdat: {exc}", file=sys.stderr)
+        return 1
+    name = b64encode(ref.identity)[:8]
+    if added:
+        print(f"added peer {name}; a running node connects to it within seconds")
+    else:
+        print(f"peer {name} is already known (with an equally recent reference)")
+    return 0
+
+
+def _peer_list_command(args: argparse.Namespace) -> int:
+    try:
+        refs, problems = DataDir.open(args.data_dir).read_peers()
+    except DataDirError as exc:
+        print(f"samizdat: {exc}", file=sys.stderr)
+        return 1
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    for ref in refs:
+        kind = "opennet" if ref.ref.opennet else "friend"
+        print(f"{b64encode(ref.identity)[:8]}  {kind:7}  location {ref.ref.location:.4f}")
+    return 0

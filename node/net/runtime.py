@@ -1,0 +1,768 @@
+"""The node runtime: drives the sans-I/O routing core with real links, timers and the datastore.
+
+Theory of operation
+-------------------
+One :class:`NodeRuntime` is one running node. Everything it owns lives in one
+anyio task group opened by :meth:`NodeRuntime.run`: the listener, one reader
+and one writer task per peer link, the timer task, the housekeeping task, and a
+short task for each datastore call. Cancelling ``run`` stops all of them, closes
+every link and the store, and saves the node's state.
+
+The routing decisions are all made by :class:`node.core.Node`. The runtime only
+turns events into core calls (a message arrived, a timer came due, a lookup
+finished, a link came up or went down) and carries out the actions the core
+returns (:meth:`_apply`). Core calls are synchronous and happen on the event
+loop thread, so the core needs no lock. Its clock is ``anyio.current_time()``.
+
+Links (:mod:`node.net.link`) are encrypted and mutually authenticated. After the
+handshake each side sends a :class:`LinkHello` carrying its signed node
+reference; the first message must be that, and it must name the identity the
+handshake authenticated. Two links to one peer (both dialled at once) are
+resolved the same way on both sides: the link dialled by the smaller identity
+stays.
+
+Local clients (the client layer, tests, benchmarks) use :meth:`fetch` and
+:meth:`insert`, which wait for the core's ``RequestDone``/``InsertDone``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from crypto.blocks import Block, KeyKind
+from crypto.encoding import b64encode
+from node.core import (
+    Action,
+    AnnounceDone,
+    Area,
+    ConnectTo,
+    DropPeer,
+    InsertDone,
+    LocationChanged,
+    LookupBlock,
+    Node,
+    Outcome,
+    RequestDone,
+    Send,
+    SetTimer,
+    StoreBlock,
+)
+from node.core.messages import MESSAGE_TYPES
+from node.net.bandwidth import BandwidthLimiter
+from node.net.datadir import DataDir
+from node.net.identity import NodeIdentity
+from node.net.link import FaultCounter, Link, LinkError, connect, default_backoff, serve
+from node.net.noderef import (
+    NodeRefError,
+    SignedNodeRef,
+    make_noderef,
+    parse_noderef,
+    parse_noderef_bytes,
+)
+from node.net.settings import NodeSettings
+from node.wire.codec import Codec
+from store import Area as StoreArea
+from store import AsyncBlockStore, StoreConfig, StoreError, Synchronous
+
+log = logging.getLogger("samizdat.node")
+
+OUTBOX_SIZE = 512
+"""Messages queued for one peer before we call it stuck and drop the link: far
+more than the core's per-peer in-flight limit, so only a peer that stopped
+reading ever reaches it."""
+
+MAX_FAULTS = 3
+"""Protocol or crypto failures from one identity before it is shunned."""
+
+SHUN_SECONDS = 3600.0
+"""How long a shunned identity is refused and not dialled."""
+
+REF_MAX_AGE = 365 * 86400.0
+"""Node references older than a year are refused: addresses go stale."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkHello:
+    """The first message on every link: the sender's signed node reference."""
+
+    TYPE: ClassVar[str] = "link_hello"
+    ref: bytes = field(metadata={"max": 4096})
+
+
+REGISTRY: dict[str, type] = {**MESSAGE_TYPES, LinkHello.TYPE: LinkHello}
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """How a local fetch ended: ``block`` is set iff ``outcome`` is FOUND."""
+
+    outcome: Outcome
+    block: Block | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    """How a local insert ended: ``existing`` is the other block on a COLLISION."""
+
+    outcome: Outcome
+    existing: Block | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """What the node tells its user about one peer (no address at default log level)."""
+
+    identity: str
+    location: float
+    connected_for: float
+    inbound: bool
+    friend: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    identity: str
+    location: float
+    opennet: bool
+    listen_port: int
+    peers: tuple[PeerInfo, ...]
+    store_blocks: int
+    store_bytes: int
+    store_limit: int
+    cache_blocks: int
+    cache_bytes: int
+    cache_limit: int
+    messages_in: int
+    messages_out: int
+    uptime: float
+
+
+class _PeerConn:
+    """One live link to a peer, with its outbox and the tasks that serve it."""
+
+    __slots__ = ("connected_at", "inbound", "link", "outbox", "ref", "scope")
+
+    def __init__(
+        self,
+        link: Link,
+        ref: SignedNodeRef,
+        inbound: bool,
+        outbox: MemoryObjectSendStream[object],
+        now: float,
+    ) -> None:
+        self.link = link
+        self.ref = ref
+        self.inbound = inbound
+        self.outbox = outbox
+        self.scope = anyio.CancelScope()
+        self.connected_at = now
+
+
+class _Waiter:
+    __slots__ = ("event", "result")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.result: RequestDone | InsertDone | AnnounceDone | None = None
+
+
+class NodeRuntime:
+    """A running node. Build it, then ``await run()`` inside a task group."""
+
+    def __init__(self, settings: NodeSettings, *, rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.rng = rng if rng is not None else random.SystemRandom()
+        self.datadir = DataDir.open(settings.data_dir)
+        self.identity: NodeIdentity = self.datadir.identity()
+        self.peer_id = self.identity.public_key
+        self.codec = Codec(REGISTRY)
+        self.faults = FaultCounter()
+        self.upload = BandwidthLimiter(settings.upload_limit)
+        self.download = BandwidthLimiter(settings.download_limit)
+        state = self.datadir.read_state()
+        loc = state.get("location")
+        self.location = float(loc) if isinstance(loc, float) and 0 <= loc < 1 else self.rng.random()
+        port = state.get("listen_port")
+        self.listen_port = (
+            settings.listen_port
+            if settings.listen_port is not None
+            else (int(port) if isinstance(port, int) else 0)
+        )
+        self.store: AsyncBlockStore | None = None
+        self.core: Node | None = None
+        self.ref: SignedNodeRef | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._conns: dict[bytes, _PeerConn] = {}
+        self._dialling: set[bytes] = set()
+        self._friends: dict[bytes, SignedNodeRef] = {}
+        self._redial_at: dict[bytes, tuple[float, int]] = {}
+        self._shunned: dict[bytes, float] = {}
+        self._timers: list[tuple[float, int]] = []
+        self._timer_wake = anyio.Event()
+        self._waiters: dict[int, _Waiter] = {}
+        self._client_ids = itertools.count(1)
+        self._peers_mtime = 0.0
+        self._opennet_saved: frozenset[bytes] = frozenset()
+        self._started = 0.0
+        self.messages_in = 0
+        self.messages_out = 0
+        self.ready = anyio.Event()
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Start everything, report readiness, and serve until cancelled."""
+        settings = self.settings
+        sync = Synchronous.FULL if settings.store_synchronous_full else Synchronous.NORMAL
+        store_config = StoreConfig(size_bytes=settings.store_size, synchronous=sync)
+        self.datadir.store_path.mkdir(mode=0o700, exist_ok=True)
+        self.store = await AsyncBlockStore.open(
+            self.datadir.store_path / "datastore.sqlite", store_config, location=self.location
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self.listen_port = await tg.start(self._serve)
+                self._refresh_ref()
+                self._save_state()
+                self.core = Node(
+                    location=self.location,
+                    ref=self._ref().to_bytes(),
+                    rng=random.Random(self.rng.getrandbits(64)),
+                    config=settings.core,
+                    opennet=settings.opennet,
+                )
+                self._started = anyio.current_time()
+                self._load_peers()
+                tg.start_soon(self._timer_loop)
+                tg.start_soon(self._maintenance_loop)
+                log.info(
+                    "node running (%s, location %.4f, %d known peers)",
+                    "opennet" if settings.opennet else "darknet",
+                    self.location,
+                    len(self._friends),
+                )
+                self.ready.set()
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            self._tg = None
+            with anyio.CancelScope(shield=True):
+                self._save_state()
+                self._save_opennet_peers(force=True)
+                await self.store.aclose()
+            log.info("node stopped")
+
+    async def _serve(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
+        host = self.settings.listen_host
+        try:
+            await serve(
+                host,
+                self.listen_port,
+                self._accepted,
+                self.identity,
+                self.codec,
+                self.settings.link,
+                task_status=task_status,
+                upload=self.upload,
+                download=self.download,
+                faults=self.faults,
+            )
+        except OSError as exc:
+            if self.listen_port and exc.errno is not None:
+                # The saved port is taken: pick another rather than refusing to start.
+                log.warning("listen port %d is unavailable; choosing another", self.listen_port)
+                self.listen_port = 0
+                await serve(
+                    host,
+                    0,
+                    self._accepted,
+                    self.identity,
+                    self.codec,
+                    self.settings.link,
+                    task_status=task_status,
+                    upload=self.upload,
+                    download=self.download,
+                    faults=self.faults,
+                )
+            else:
+                raise
+
+    def _ref(self) -> SignedNodeRef:
+        assert self.ref is not None
+        return self.ref
+
+    def _refresh_ref(self) -> None:
+        host = self.settings.advertise_host or self.settings.listen_host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        address = f"[{host}]:{self.listen_port}" if ":" in host else f"{host}:{self.listen_port}"
+        self.ref = make_noderef(
+            self.identity,
+            addresses=(address,),
+            location=self.location,
+            opennet=self.settings.opennet,
+            issued=int(time.time()),
+        )
+
+    def noderef_text(self) -> str:
+        """This node's signed reference, to give to friends or to put in a seednodes file."""
+        return self._ref().to_text()
+
+    def _save_state(self) -> None:
+        self.datadir.write_state({"location": self.location, "listen_port": self.listen_port})
+
+    # --- peers: loading, dialling, accepting ------------------------------------
+
+    def _load_peers(self) -> None:
+        refs, problems = self.datadir.read_peers()
+        for problem in problems:
+            log.warning("ignoring a line of the peers file: %s", problem)
+        if self.settings.seednodes is not None:
+            try:
+                text = self.settings.seednodes.read_text("utf-8")
+            except OSError as exc:
+                log.warning("cannot read the seednodes file: %s", exc.strerror)
+                text = ""
+            for line in text.splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    try:
+                        refs.append(parse_noderef(line))
+                    except NodeRefError as exc:
+                        log.warning("ignoring a seed node: %s", exc)
+        for ref in refs:
+            if ref.identity != self.peer_id:
+                self._friends[ref.identity] = ref
+        try:
+            self._peers_mtime = self.datadir.peers_path.stat().st_mtime
+        except OSError:
+            self._peers_mtime = 0.0
+
+    def _dial(self, ref: SignedNodeRef) -> None:
+        identity = ref.identity
+        if (
+            identity == self.peer_id
+            or identity in self._conns
+            or identity in self._dialling
+            or self._is_shunned(identity)
+            or self._tg is None
+        ):
+            return
+        self._dialling.add(identity)
+        self._tg.start_soon(self._dial_task, ref)
+
+    async def _dial_task(self, ref: SignedNodeRef) -> None:
+        identity = ref.identity
+        try:
+            for address in ref.ref.addresses:
+                host, _, port = address.rpartition(":")
+                try:
+                    async with connect(
+                        host.strip("[]"),
+                        int(port),
+                        self.identity,
+                        identity,
+                        self.codec,
+                        self.settings.link,
+                        upload=self.upload,
+                        download=self.download,
+                        faults=self.faults,
+                    ) as link:
+                        self._dialling.discard(identity)
+                        self._redial_at.pop(identity, None)
+                        await self._run_link(link, inbound=False)
+                        return
+                except (LinkError, OSError) as exc:
+                    log.debug("dialling %s at %s failed: %s", _short(identity), address, exc)
+            self._note_dial_failure(identity)
+        finally:
+            self._dialling.discard(identity)
+
+    def _note_dial_failure(self, identity: bytes) -> None:
+        _at, attempt = self._redial_at.get(identity, (0.0, 0))
+        delay = default_backoff(attempt) * (0.5 + self.rng.random())
+        self._redial_at[identity] = (anyio.current_time() + delay, attempt + 1)
+
+    async def _accepted(self, link: Link) -> None:
+        await self._run_link(link, inbound=True)
+
+    def _is_shunned(self, identity: bytes) -> bool:
+        until = self._shunned.get(identity)
+        if until is not None and until > anyio.current_time():
+            return True
+        if self.faults.count(identity) >= MAX_FAULTS:
+            self._shunned[identity] = anyio.current_time() + SHUN_SECONDS
+            log.info("shunning a peer that sent garbage %d times", self.faults.count(identity))
+            return True
+        return False
+
+    async def _run_link(self, link: Link, *, inbound: bool) -> None:
+        """Hello exchange, registration with the core, then serve the link until it ends."""
+        identity = link.peer_identity
+        if self._is_shunned(identity) or self.core is None:
+            return
+        try:
+            with anyio.fail_after(self.settings.link.handshake_timeout):
+                await link.send(LinkHello(ref=self._ref().to_bytes()))
+                hello = await link.receive()
+        except (LinkError, TimeoutError):
+            return
+        if not isinstance(hello, LinkHello):
+            self.faults.record(identity, "protocol")
+            return
+        try:
+            ref = parse_noderef_bytes(hello.ref, now=time.time(), max_age=REF_MAX_AGE)
+        except NodeRefError as exc:
+            log.debug("peer sent an unusable reference: %s", exc)
+            self.faults.record(identity, "protocol")
+            return
+        if ref.identity != identity:
+            self.faults.record(identity, "protocol")
+            return
+        if not self.settings.opennet and inbound and identity not in self._friends:
+            log.debug("refusing a link from a stranger (darknet)")
+            return
+        if not self._keep_new_link(identity, inbound):
+            return
+        send, receive = anyio.create_memory_object_stream[object](OUTBOX_SIZE)
+        now = anyio.current_time()
+        conn = _PeerConn(link, ref, inbound, send, now)
+        old = self._conns.get(identity)
+        self._conns[identity] = conn
+        if old is not None:
+            old.scope.cancel()  # the core keeps its peer state; only the link changes
+        else:
+            if self.settings.opennet and identity not in self._friends:
+                self._friends[identity] = ref
+            self._apply(self._core().peer_connected(identity, hello.ref, ref.ref.location, now))
+        log.debug("link up with %s (%s)", _short(identity), "in" if inbound else "out")
+        try:
+            with conn.scope:
+                async with anyio.create_task_group() as tg, send, receive:
+                    tg.start_soon(self._writer, conn, receive)
+                    await self._reader(conn)
+                    tg.cancel_scope.cancel()
+        finally:
+            if self._conns.get(identity) is conn:
+                del self._conns[identity]
+                if self.core is not None and identity in self.core.peers:
+                    self._apply(self.core.peer_lost(identity, anyio.current_time()))
+                self._note_dial_failure(identity)
+                log.debug("link down with %s", _short(identity))
+
+    def _keep_new_link(self, identity: bytes, inbound: bool) -> bool:
+        """Both ends dialled at once: keep the link dialled by the smaller identity."""
+        old = self._conns.get(identity)
+        if old is None or old.link.closed:
+            return True
+        new_dialler = identity if inbound else self.peer_id
+        old_dialler = identity if old.inbound else self.peer_id
+        return new_dialler < old_dialler
+
+    async def _reader(self, conn: _PeerConn) -> None:
+        identity = conn.link.peer_identity
+        try:
+            while True:
+                message = await conn.link.receive()
+                self.messages_in += 1
+                if self._conns.get(identity) is not conn or self.core is None:
+                    return
+                if isinstance(message, LinkHello):
+                    self.faults.record(identity, "protocol")
+                    return
+                self._apply(self.core.receive(identity, message, anyio.current_time()))  # type: ignore[arg-type]
+        except LinkError as exc:
+            log.debug("link with %s ended: %s", _short(identity), exc)
+
+    async def _writer(self, conn: _PeerConn, outbox: MemoryObjectReceiveStream[object]) -> None:
+        try:
+            async for message in outbox:
+                await conn.link.send(message)
+                self.messages_out += 1
+        except LinkError:
+            conn.scope.cancel()
+
+    # --- carrying out the core's actions ------------------------------------------
+
+    def _core(self) -> Node:
+        assert self.core is not None
+        return self.core
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            handler = _ACTIONS.get(type(action))
+            if handler is not None:
+                handler(self, action)
+
+    def _send(self, action: Send) -> None:
+        conn = self._conns.get(action.peer)
+        if conn is None:
+            return  # the link is gone; the core will time the wait out
+        try:
+            conn.outbox.send_nowait(action.message)
+        except anyio.WouldBlock:
+            log.info("a peer stopped reading; dropping its link")
+            conn.scope.cancel()
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+
+    def _set_timer(self, action: SetTimer) -> None:
+        first = self._timers[0][0] if self._timers else math.inf
+        heapq.heappush(self._timers, (action.at, action.token))
+        if action.at < first:
+            self._timer_wake.set()
+
+    def _lookup(self, action: LookupBlock) -> None:
+        if self._tg is not None:
+            self._tg.start_soon(self._lookup_task, action)
+
+    async def _lookup_task(self, action: LookupBlock) -> None:
+        block: Block | None = None
+        try:
+            assert self.store is not None
+            block = await self.store.get(action.routing_key)
+        except StoreError as exc:
+            log.warning("datastore lookup failed: %s", exc)
+        if block is not None and block.kind is not action.kind:
+            block = None
+        if self.core is not None:
+            self._apply(self.core.block_looked_up(action.token, block, anyio.current_time()))
+
+    def _store_block(self, action: StoreBlock) -> None:
+        if self._tg is not None:
+            self._tg.start_soon(self._store_task, action)
+
+    async def _store_task(self, action: StoreBlock) -> None:
+        area = StoreArea.STORE if action.area is Area.STORE else StoreArea.CACHE
+        try:
+            assert self.store is not None
+            await self.store.put(action.block, area)
+        except StoreError as exc:
+            log.warning("datastore write failed: %s", exc)
+
+    def _done(self, action: RequestDone | InsertDone | AnnounceDone) -> None:
+        waiter = self._waiters.get(action.client_id)
+        if waiter is not None:
+            waiter.result = action
+            waiter.event.set()
+
+    def _connect_to(self, action: ConnectTo) -> None:
+        try:
+            ref = parse_noderef_bytes(action.ref, now=time.time(), max_age=REF_MAX_AGE)
+        except NodeRefError:
+            return
+        if self.settings.opennet:
+            self._dial(ref)
+
+    def _drop_peer(self, action: DropPeer) -> None:
+        conn = self._conns.pop(action.peer, None)
+        if conn is not None:
+            conn.scope.cancel()
+        if not self.settings.opennet:
+            return
+        # An opennet peer the core judged least useful is not redialled from the list.
+        self._friends.pop(action.peer, None)
+
+    def _location_changed(self, action: LocationChanged) -> None:
+        self.location = action.location
+        if self.store is not None:
+            self.store.set_location(action.location)
+        self._refresh_ref()
+        self._save_state()
+
+    # --- timers and housekeeping ------------------------------------------------
+
+    async def _timer_loop(self) -> None:
+        while True:
+            if self._timers:
+                delay = self._timers[0][0] - anyio.current_time()
+                if delay > 0:
+                    with anyio.move_on_after(delay):
+                        await self._timer_wake.wait()
+            else:
+                await self._timer_wake.wait()
+            self._timer_wake = anyio.Event()
+            now = anyio.current_time()
+            while self._timers and self._timers[0][0] <= now:
+                _at, token = heapq.heappop(self._timers)
+                self._apply(self._core().timer(token, now))
+
+    async def _maintenance_loop(self) -> None:
+        interval = self.settings.maintenance_interval
+        next_swap = anyio.current_time() + self.settings.swap_interval * self.rng.random()
+        while True:
+            self._maintain()
+            now = anyio.current_time()
+            if not self.settings.opennet and now >= next_swap and self._conns:
+                self._apply(self._core().start_swap(now))
+                next_swap = now + self.settings.swap_interval * (0.5 + self.rng.random())
+            await anyio.sleep(min(interval, max(0.05, next_swap - now)))
+
+    def _maintain(self) -> None:
+        now = anyio.current_time()
+        self._reread_peers_file()
+        for identity, ref in list(self._friends.items()):
+            if identity in self._conns or identity in self._dialling:
+                continue
+            at, _attempt = self._redial_at.get(identity, (0.0, 0))
+            if at <= now:
+                self._dial(ref)
+        core = self._core()
+        if (
+            self.settings.opennet
+            and self._conns
+            and len(core.peers) < self.settings.core.min_peers
+            and now - core.last_announce >= self.settings.core.announce_interval
+        ):
+            self._apply(core.start_announce(-2, now))
+        self._save_opennet_peers()
+
+    def _reread_peers_file(self) -> None:
+        try:
+            mtime = self.datadir.peers_path.stat().st_mtime
+        except OSError:
+            return
+        if mtime == self._peers_mtime:
+            return
+        self._peers_mtime = mtime
+        refs, problems = self.datadir.read_peers()
+        for problem in problems:
+            log.warning("ignoring a line of the peers file: %s", problem)
+        for ref in refs:
+            if ref.identity != self.peer_id and ref.identity not in self._friends:
+                self._friends[ref.identity] = ref
+                self._redial_at.pop(ref.identity, None)
+
+    def _save_opennet_peers(self, *, force: bool = False) -> None:
+        """Opennet: remember connected peers so a restart can rejoin without seeds."""
+        if not self.settings.opennet:
+            return
+        current = frozenset(self._conns)
+        if not force and current == self._opennet_saved:
+            return
+        if not current:
+            return
+        self._opennet_saved = current
+        refs = [c.ref for c in self._conns.values()]
+        try:
+            self.datadir.write_peers(refs)
+            self._peers_mtime = self.datadir.peers_path.stat().st_mtime
+        except OSError as exc:
+            log.warning("cannot save the peers file: %s", exc.strerror)
+
+    # --- the local client API ----------------------------------------------------
+
+    async def fetch(self, kind: KeyKind, routing_key: bytes) -> FetchResult:
+        """Fetch one block through the network (or from our own store)."""
+        result = await self._run_local(
+            lambda cid, now: self._core().start_request(kind, routing_key, cid, now)
+        )
+        assert isinstance(result, RequestDone)
+        return FetchResult(result.outcome, result.block)
+
+    async def insert(self, block: Block) -> InsertResult:
+        """Insert one (already encoded) block into the network."""
+        result = await self._run_local(lambda cid, now: self._core().start_insert(block, cid, now))
+        assert isinstance(result, InsertDone)
+        return InsertResult(result.outcome, result.existing)
+
+    async def announce(self) -> int:
+        """Opennet: announce now; returns how many nodes offered to peer."""
+        result = await self._run_local(lambda cid, now: self._core().start_announce(cid, now))
+        assert isinstance(result, AnnounceDone)
+        return result.offers
+
+    async def _run_local(
+        self, start: Callable[[int, float], list[Action]]
+    ) -> RequestDone | InsertDone | AnnounceDone:
+        await self.ready.wait()
+        cid = next(self._client_ids)
+        waiter = self._waiters[cid] = _Waiter()
+        try:
+            self._apply(start(cid, anyio.current_time()))
+            await waiter.event.wait()
+        finally:
+            del self._waiters[cid]
+        assert waiter.result is not None
+        return waiter.result
+
+    async def add_friend(self, ref: SignedNodeRef) -> None:
+        """Darknet: remember ``ref`` in the peers file and connect to it."""
+        self.datadir.add_peer(ref)
+        self._friends[ref.identity] = ref
+        self._redial_at.pop(ref.identity, None)
+        self._dial(ref)
+
+    @property
+    def connected_peers(self) -> int:
+        return len(self._conns)
+
+    async def status(self) -> NodeStatus:
+        assert self.store is not None
+        stats = await self.store.stats()
+        now = anyio.current_time()
+        core = self._core()
+        peers = tuple(
+            PeerInfo(
+                identity=_short(identity),
+                location=_peer_location(core, identity, conn.ref),
+                connected_for=now - conn.connected_at,
+                inbound=conn.inbound,
+                friend=not conn.ref.ref.opennet,
+            )
+            for identity, conn in self._conns.items()
+        )
+        return NodeStatus(
+            identity=_short(self.peer_id),
+            location=self.location,
+            opennet=self.settings.opennet,
+            listen_port=self.listen_port,
+            peers=peers,
+            store_blocks=stats.store.blocks,
+            store_bytes=stats.store.bytes,
+            store_limit=stats.store.limit,
+            cache_blocks=stats.cache.blocks,
+            cache_bytes=stats.cache.bytes,
+            cache_limit=stats.cache.limit,
+            messages_in=self.messages_in,
+            messages_out=self.messages_out,
+            uptime=now - self._started,
+        )
+
+
+def _peer_location(core: Node, identity: bytes, ref: SignedNodeRef) -> float:
+    peer = core.peers.get(identity)
+    return peer.location if peer is not None else ref.ref.location
+
+
+def _short(identity: bytes) -> str:
+    """A short, non-identifying-at-a-glance name for logs and status screens."""
+    return b64encode(identity)[:8]
+
+
+_ACTIONS: dict[type, Callable[[NodeRuntime, Any], None]] = {
+    Send: NodeRuntime._send,
+    SetTimer: NodeRuntime._set_timer,
+    LookupBlock: NodeRuntime._lookup,
+    StoreBlock: NodeRuntime._store_block,
+    RequestDone: NodeRuntime._done,
+    InsertDone: NodeRuntime._done,
+    AnnounceDone: NodeRuntime._done,
+    ConnectTo: NodeRuntime._connect_to,
+    DropPeer: NodeRuntime._drop_peer,
+    LocationChanged: NodeRuntime._location_changed,
+}
