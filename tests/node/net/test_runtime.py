@@ -1,0 +1,252 @@
+"""The node runtime over real TCP on 127.0.0.1: several nodes in one process.
+
+These drive real ``NodeRuntime`` instances (real links, real SQLite stores,
+real timers) and check what a user of the network sees: blocks inserted at one
+node are found at another, through more than one hop; restarts keep identity,
+location, peers and store; hostile peers are dropped while honest traffic goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import pytest
+
+from crypto.blocks import KeyKind
+from crypto.keys import generate_ssk, insert_chk, insert_ssk
+from node.core import Config, Outcome
+from node.core.messages import DataFound, DataRequest
+from node.net.datadir import DataDir
+from node.net.identity import NodeIdentity
+from node.net.link import LinkConfig, LinkError, connect
+from node.net.noderef import make_noderef
+from node.net.runtime import LinkHello, NodeRuntime
+from node.net.settings import NodeSettings
+
+pytestmark = pytest.mark.anyio
+
+FAST_CORE = Config(min_peers=3, announce_interval=1.0, base_timeout=2.0, hop_timeout=0.5)
+
+
+def settings(path: Path, **kw: object) -> NodeSettings:
+    base = NodeSettings(
+        data_dir=path,
+        store_size=16 << 20,
+        store_synchronous_full=False,
+        maintenance_interval=0.2,
+        swap_interval=0.2,
+        core=FAST_CORE,
+        link=LinkConfig(handshake_timeout=5.0),
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def running(*runtimes: NodeRuntime) -> AsyncIterator[None]:
+    async with anyio.create_task_group() as tg:
+        for rt in runtimes:
+            await tg.start(rt.run)
+        yield
+        tg.cancel_scope.cancel()
+
+
+async def wait_until(condition: object, timeout: float = 15.0) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():  # type: ignore[operator]
+            await anyio.sleep(0.05)
+
+
+def befriend(a: Path, b: Path) -> None:
+    """Exchange darknet references offline, as two friends would."""
+    from node.daemon import offline_noderef
+
+    da, db = DataDir.open(a), DataDir.open(b)
+    ra, rb = offline_noderef(da, opennet=False), offline_noderef(db, opennet=False)
+    da.add_peer(rb)
+    db.add_peer(ra)
+
+
+async def test_opennet_nodes_join_through_a_seed_and_serve_each_other(tmp_path: Path) -> None:
+    seed = NodeRuntime(settings(tmp_path / "seed"), rng=random.Random(1))
+    async with running(seed):
+        seeds = tmp_path / "seednodes"
+        seeds.write_text(seed.noderef_text().replace("\n", "") + "\n")
+        others = [
+            NodeRuntime(settings(tmp_path / f"n{i}", seednodes=seeds), rng=random.Random(10 + i))
+            for i in range(4)
+        ]
+        async with running(*others):
+            nodes = [seed, *others]
+            await wait_until(lambda: all(n.connected_peers >= 2 for n in nodes))
+            blocks = [insert_chk(f"block {i}".encode())[0] for i in range(8)]
+            for block in blocks:
+                result = await others[0].insert(block)
+                assert result.outcome in (Outcome.INSERTED, Outcome.ROUTE_NOT_FOUND)
+            for block in blocks:
+                got = await others[3].fetch(KeyKind.CHK, block.routing_key)
+                assert got.outcome is Outcome.FOUND
+                assert got.block == block
+            missing = insert_chk(b"never inserted")[0]
+            got = await others[2].fetch(KeyKind.CHK, missing.routing_key)
+            assert got.outcome in (Outcome.DATA_NOT_FOUND, Outcome.ROUTE_NOT_FOUND)
+            status = await others[3].status()
+            assert len(status.peers) == others[3].connected_peers
+            assert status.store_blocks + status.cache_blocks >= 0
+
+
+async def test_darknet_chain_fetches_through_a_middle_node(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    befriend(a, b)
+    befriend(b, c)
+    nodes = [
+        NodeRuntime(settings(p, opennet=False), rng=random.Random(i))
+        for i, p in enumerate((a, b, c))
+    ]
+    async with running(*nodes):
+        await wait_until(lambda: [n.connected_peers for n in nodes] == [1, 2, 1])
+        _, insert_uri = generate_ssk(bytes(64))
+        ssk = insert_ssk(insert_uri.with_docname("doc"), b"signed words")
+        chk = insert_chk(b"content")[0]
+        for block in (ssk, chk):
+            result = await nodes[0].insert(block)
+            assert result.outcome in (Outcome.INSERTED, Outcome.ROUTE_NOT_FOUND)
+        for block in (ssk, chk):
+            got = await nodes[2].fetch(block.kind, block.routing_key)
+            assert got.outcome is Outcome.FOUND and got.block == block
+        # A different block under the same SSK is a collision that returns the original.
+        clash = insert_ssk(insert_uri.with_docname("doc"), b"other words")
+        result = await nodes[2].insert(clash)
+        assert result.outcome is Outcome.COLLISION
+        assert result.existing == ssk
+
+
+async def test_a_darknet_node_refuses_strangers(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    befriend(a, b)
+    friends = [NodeRuntime(settings(p, opennet=False)) for p in (a, b)]
+    stranger = NodeRuntime(settings(tmp_path / "s", opennet=False))
+    DataDir.open(tmp_path / "s").add_peer(
+        make_noderef(
+            DataDir.open(a).identity(),
+            addresses=(f"127.0.0.1:{DataDir.open(a).read_state()['listen_port']}",),
+            location=0.5,
+            opennet=False,
+            issued=1,
+        )
+    )
+    async with running(*friends, stranger):
+        await wait_until(lambda: friends[0].connected_peers == 1)
+        await anyio.sleep(1.0)
+        assert friends[0].connected_peers == 1
+        assert stranger.connected_peers == 0
+
+
+async def test_restart_keeps_identity_location_peers_and_store(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    befriend(a, b)
+    block = insert_chk(b"kept across restarts")[0]
+    first = NodeRuntime(settings(a, opennet=False))
+    other = NodeRuntime(settings(b, opennet=False))
+    async with running(first, other):
+        await wait_until(lambda: first.connected_peers == 1)
+        await first.insert(block)
+        assert first.store is not None and other.store is not None
+        holders = [await rt.store.get(block.routing_key) == block for rt in (first, other)]  # type: ignore[union-attr]
+        assert any(holders)
+        identity, location, port = first.peer_id, first.location, first.listen_port
+    again = NodeRuntime(settings(a, opennet=False))
+    other_again = NodeRuntime(settings(b, opennet=False))
+    async with running(again, other_again):
+        assert (again.peer_id, again.listen_port) == (identity, port)
+        assert again.location == pytest.approx(location, abs=0.5)  # swaps may move it
+        await wait_until(lambda: again.connected_peers == 1)
+        for rt, held in zip((again, other_again), holders, strict=True):
+            assert rt.store is not None
+            assert (await rt.store.get(block.routing_key) == block) == held
+
+
+async def test_a_peer_sending_invalid_blocks_is_dropped_and_others_still_served(
+    tmp_path: Path,
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    befriend(a, b)
+    honest = [NodeRuntime(settings(p, opennet=False)) for p in (a, b)]
+    liar_identity = NodeIdentity.from_seed(bytes(range(32)))
+    victim_dir = DataDir.open(a)
+    port = victim_dir.read_state()["listen_port"]
+    liar_ref = make_noderef(
+        liar_identity,
+        addresses=("127.0.0.1:1",),
+        location=0.999,
+        opennet=False,
+        issued=int(__import__("time").time()),
+    )
+    victim_dir.add_peer(liar_ref)
+    good = insert_chk(b"honest data")[0]
+    async with running(*honest):
+        await wait_until(lambda: honest[0].connected_peers == 1)
+        await honest[1].insert(good)
+        codec = honest[0].codec
+        async with connect(
+            "127.0.0.1", port, liar_identity, honest[0].peer_id, codec, LinkConfig()
+        ) as link:
+            await link.send(LinkHello(ref=liar_ref.to_bytes()))
+            assert isinstance(await link.receive(), LinkHello)
+            await wait_until(lambda: honest[0].connected_peers == 2)
+
+            async def lie() -> None:
+                while True:
+                    msg = await link.receive()
+                    if isinstance(msg, DataRequest):
+                        forged = insert_chk(b"forged")[0]
+                        await link.send(
+                            DataFound(
+                                uid=msg.uid,
+                                kind=msg.kind,
+                                routing_key=msg.routing_key,
+                                data=forged.data,
+                            )
+                        )
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_ignore_link_errors, lie)
+                # Ask for a key the liar is closest to, repeatedly: every forged answer
+                # must be refused, and the honest data must still be found.
+                for _ in range(3):
+                    missing = insert_chk(b"absent " + bytes([_]))[0]
+                    got = await honest[0].fetch(KeyKind.CHK, missing.routing_key)
+                    assert got.outcome is not Outcome.FOUND
+                got = await honest[0].fetch(KeyKind.CHK, good.routing_key)
+                assert got.outcome is Outcome.FOUND and got.block == good
+                tg.cancel_scope.cancel()
+        await wait_until(lambda: honest[0].connected_peers == 1)
+
+
+async def _ignore_link_errors(fn: object) -> None:
+    with contextlib.suppress(LinkError):
+        await fn()  # type: ignore[operator]
+
+
+async def test_garbage_bytes_on_the_peer_port_do_not_hurt_the_node(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    befriend(a, b)
+    nodes = [NodeRuntime(settings(p, opennet=False)) for p in (a, b)]
+    block = insert_chk(b"still here")[0]
+    async with running(*nodes):
+        await wait_until(lambda: nodes[0].connected_peers == 1)
+        rng = random.Random(7)
+        for size in (0, 1, 35, 36, 200, 5000):
+            stream = await anyio.connect_tcp("127.0.0.1", nodes[0].listen_port)
+            async with stream:
+                await stream.send(bytes(rng.getrandbits(8) for _ in range(size)) or b"\x00")
+                await anyio.sleep(0.05)
+        await nodes[1].insert(block)
+        got = await nodes[0].fetch(KeyKind.CHK, block.routing_key)
+        assert got.outcome is Outcome.FOUND
+        assert nodes[0].connected_peers == 1
