@@ -34,7 +34,7 @@ from crypto.location import ROUTING_KEY_SIZE, normalize
 from crypto.primitives import random_bytes
 from store import eviction
 from store.errors import DatabaseCorrupt, DatabaseError, RejectedBlock, StoreClosed
-from store.records import SALT_SIZE, DamagedRecord, RowKeys, row_keys, seal, unseal
+from store.records import SALT_SIZE, DamagedRecord, row_id, seal, unseal
 from store.schema import Migration, Schema, open_database, sql_steps
 from store.values import (
     Area,
@@ -71,10 +71,24 @@ def _create_v1(connection: sqlite3.Connection) -> None:
     connection.execute("INSERT INTO meta VALUES ('salt', ?)", (random_bytes(SALT_SIZE),))
 
 
+def _allow_suite_2(connection: sqlite3.Connection) -> None:
+    """Version 2 changes no table: from it on, records may be sealed with suite 2 (AEGIS-256).
+
+    The version bump is what matters: a Samizdat that knows only suite 1 would
+    take suite 2 records for damaged ones and drop them, so it must refuse the
+    file (``SchemaTooNew``) instead. Suite 1 records are not rewritten: they are
+    read as they are and replaced as the areas turn over (``specs/store.md``).
+    """
+    del connection
+
+
 DATASTORE_SCHEMA = Schema(
     name="datastore",
     application_id=APPLICATION_ID,
-    migrations=(Migration(1, "blocks, placement and the per-store salt", _create_v1),),
+    migrations=(
+        Migration(1, "blocks, placement and the per-store salt", _create_v1),
+        Migration(2, "records may be sealed with AEGIS-256 (suite 2)", _allow_suite_2),
+    ),
     damaged_hint=(
         " (the datastore only holds copies of network data: a fresh, empty one loses nothing"
         " that cannot be fetched again)"
@@ -92,10 +106,10 @@ class _Usage:
 
 @dataclass(frozen=True, slots=True)
 class _Sealed:
-    """A verified block, ready to write: its row keys and sealed record."""
+    """A verified block, ready to write: its row id and sealed record."""
 
     block: Block
-    keys: RowKeys
+    row_id: bytes
     record: bytes
 
 
@@ -182,11 +196,11 @@ class BlockStore:
 
     def get(self, routing_key: bytes) -> Block | None:
         """The block stored under ``routing_key``, or None. A hit marks it recently used."""
-        keys = row_keys(self._salt, _checked(routing_key))
+        row_key = row_id(self._salt, _checked(routing_key))
         with self._lock, self._database_errors():
             row = (
                 self._open()
-                .execute("SELECT id, record FROM blocks WHERE row_id = ?", (keys.row_id,))
+                .execute("SELECT id, record FROM blocks WHERE row_id = ?", (row_key,))
                 .fetchone()
             )
             if row is None:
@@ -194,7 +208,7 @@ class BlockStore:
                 return None
         row_number, record = row
         try:
-            block = unseal(keys, routing_key, record)
+            block = unseal(self._salt, row_key, routing_key, record)
         except DamagedRecord as exc:
             with self._lock, self._write() as connection:
                 self._drop_damaged(connection, row_number, str(exc))
@@ -210,21 +224,19 @@ class BlockStore:
 
     def contains(self, routing_key: bytes) -> bool:
         """Whether a block is stored under ``routing_key`` (no hit/miss counted, no LRU mark)."""
-        keys = row_keys(self._salt, _checked(routing_key))
+        row_key = row_id(self._salt, _checked(routing_key))
         with self._lock, self._database_errors():
             row = (
-                self._open()
-                .execute("SELECT 1 FROM blocks WHERE row_id = ?", (keys.row_id,))
-                .fetchone()
+                self._open().execute("SELECT 1 FROM blocks WHERE row_id = ?", (row_key,)).fetchone()
             )
         return row is not None
 
     def delete(self, routing_key: bytes) -> bool:
         """Remove the block stored under ``routing_key``; False if there was none."""
-        keys = row_keys(self._salt, _checked(routing_key))
+        row_key = row_id(self._salt, _checked(routing_key))
         with self._lock, self._write() as connection:
             row = connection.execute(
-                "SELECT id FROM blocks WHERE row_id = ?", (keys.row_id,)
+                "SELECT id FROM blocks WHERE row_id = ?", (row_key,)
             ).fetchone()
             if row is None:
                 return False
@@ -289,14 +301,14 @@ class BlockStore:
         row = connection.execute(
             "SELECT b.id, p.area FROM blocks AS b JOIN placement AS p ON p.id = b.id"
             " WHERE b.row_id = ?",
-            (item.keys.row_id,),
+            (item.row_id,),
         ).fetchone()
         if row is not None:
             existing = self._existing(connection, row[0], item)
             if existing is not None:
                 return self._put_over(connection, row[0], Area(row[1]), existing, item, area)
         cursor = connection.execute(
-            "INSERT INTO blocks (row_id, record) VALUES (?, ?)", (item.keys.row_id, item.record)
+            "INSERT INTO blocks (row_id, record) VALUES (?, ?)", (item.row_id, item.record)
         )
         row_number = cursor.lastrowid
         assert row_number is not None
@@ -326,7 +338,7 @@ class BlockStore:
             "SELECT record FROM blocks WHERE id = ?", (row_number,)
         ).fetchone()
         try:
-            return unseal(item.keys, item.block.routing_key, record)
+            return unseal(self._salt, item.row_id, item.block.routing_key, record)
         except DamagedRecord as exc:
             self._drop_damaged(connection, row_number, str(exc))
             return None
@@ -414,8 +426,8 @@ class BlockStore:
         except InvalidBlock as exc:
             which = "the block" if index == 0 else f"block {index} of the batch"
             raise RejectedBlock(f"refused to store {which}: {exc}") from exc
-        keys = row_keys(self._salt, block.routing_key)
-        return _Sealed(block=block, keys=keys, record=seal(keys, block))
+        row_key = row_id(self._salt, block.routing_key)
+        return _Sealed(block=block, row_id=row_key, record=seal(self._salt, row_key, block))
 
     def _touch(self, row_number: int) -> None:
         """Mark a row used now; the mark is written by the next write transaction."""

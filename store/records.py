@@ -1,90 +1,108 @@
-"""Sealing blocks for rest: row ids, per-key record keys and the record byte layout.
+"""Sealing blocks for rest: row ids, per-key record keys and the record byte layouts.
 
-Layout of a record (``specs/store.md`` §Record layout)::
+Layouts (``specs/store.md`` §Record layout). New records are written in suite 2;
+suite 1 records (schema version 1 files) are still read::
 
-    0   suite   1               1 = XChaCha20-Poly1305 (crypto.primitives.aead_encrypt)
+    suite 2 (AEGIS-256, crypto.primitives.fast_aead_encrypt)
+    0   suite   1               2
+    1   kind    1               crypto.blocks.KeyKind
+    2   nonce   32              random per write
+    34  sealed  len(data) + 32  AEAD(block key v2, nonce, data, associated)
+
+    suite 1 (XChaCha20-Poly1305, crypto.primitives.aead_encrypt)
+    0   suite   1               1
     1   kind    1               crypto.blocks.KeyKind
     2   nonce   24              random per write
-    26  sealed  len(data) + 16   AEAD(block key, nonce, data, associated)
+    26  sealed  len(data) + 16  AEAD(block key v1, nonce, data, associated)
 
-    row id     = H("samizdat/store-row-id/v1",    salt || routing key)
-    block key  = H("samizdat/store-block-key/v1", salt || routing key)
-    associated = "samizdat/store-record/v1\\0" || row id || record[0:26]
+    row id       = H("samizdat/store-row-id/v1",    salt || routing key)
+    block key v1 = H("samizdat/store-block-key/v1", salt || routing key)
+    block key v2 = H("samizdat/store-block-key/v2", salt || routing key)
+    associated   = "samizdat/store-record/v1\\0" || row id || header
 
-The row id lets a holder of a routing key find its row in one probe without the
-file listing any key; the block key can be derived only from the full routing
-key; the associated data binds each record to its row, so records cannot be
-swapped, replayed into another row, or have their header changed.
+where ``header`` is the record up to the sealed part. The row id lets a holder of
+a routing key find its row in one probe without the file listing any key; the
+block keys can be derived only from the full routing key (one per suite, so no
+key is ever used with two ciphers); the associated data binds each record to its
+row, so records cannot be swapped, replayed into another row, or have their
+header changed.
 """
-
-from dataclasses import dataclass
 
 from crypto.blocks import Block, KeyKind
 from crypto.errors import DecryptionFailed, InvalidBlock
 from crypto.primitives import (
     AEAD_NONCE_SIZE,
     AEAD_TAG_SIZE,
+    FAST_AEAD_NONCE_SIZE,
+    FAST_AEAD_TAG_SIZE,
     aead_decrypt,
-    aead_encrypt,
+    fast_aead_decrypt,
+    fast_aead_encrypt,
     hash_for,
     random_bytes,
 )
 
 SALT_SIZE = 32
 ROW_ID_CONTEXT = "samizdat/store-row-id/v1"
-BLOCK_KEY_CONTEXT = "samizdat/store-block-key/v1"
+BLOCK_KEY_V1_CONTEXT = "samizdat/store-block-key/v1"
+BLOCK_KEY_V2_CONTEXT = "samizdat/store-block-key/v2"
 ASSOCIATED_LABEL = b"samizdat/store-record/v1\x00"
 
-SUITE_XCHACHA20_POLY1305 = 1
-HEADER_SIZE = 2 + AEAD_NONCE_SIZE
-# What sealing adds to a block's size: the header and the AEAD tag.
-RECORD_OVERHEAD = HEADER_SIZE + AEAD_TAG_SIZE
+SUITE_XCHACHA20_POLY1305 = 1  # read only: schema version 1 wrote it
+SUITE_AEGIS256 = 2  # written since schema version 2
+SUITE_WRITTEN = SUITE_AEGIS256
+
+# suite -> (header size, tag size, block key context)
+_SUITES = {
+    SUITE_XCHACHA20_POLY1305: (2 + AEAD_NONCE_SIZE, AEAD_TAG_SIZE, BLOCK_KEY_V1_CONTEXT),
+    SUITE_AEGIS256: (2 + FAST_AEAD_NONCE_SIZE, FAST_AEAD_TAG_SIZE, BLOCK_KEY_V2_CONTEXT),
+}
+HEADER_SIZE = 2 + FAST_AEAD_NONCE_SIZE
+# What sealing adds to a block's size in the suite written now: header and tag.
+RECORD_OVERHEAD = HEADER_SIZE + FAST_AEAD_TAG_SIZE
+_KINDS = {int(kind): kind for kind in KeyKind}
 
 
 class DamagedRecord(Exception):
     """A record failed authentication or has an unknown layout (internal to :mod:`store`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RowKeys:
-    """What a routing key becomes inside one store: its row id and its record key."""
-
-    row_id: bytes
-    block_key: bytes
+def row_id(salt: bytes, routing_key: bytes) -> bytes:
+    """The id of ``routing_key``'s row in the store salted with ``salt``."""
+    return hash_for(ROW_ID_CONTEXT, salt, routing_key)
 
 
-def row_keys(salt: bytes, routing_key: bytes) -> RowKeys:
-    """The row id and block key of ``routing_key`` in the store salted with ``salt``."""
-    return RowKeys(
-        row_id=hash_for(ROW_ID_CONTEXT, salt, routing_key),
-        block_key=hash_for(BLOCK_KEY_CONTEXT, salt, routing_key),
-    )
+def seal(salt: bytes, row: bytes, block: Block) -> bytes:
+    """The record that holds ``block`` at rest in the row ``row`` (always the newest suite)."""
+    header = bytes((SUITE_AEGIS256, block.kind)) + random_bytes(FAST_AEAD_NONCE_SIZE)
+    key = hash_for(BLOCK_KEY_V2_CONTEXT, salt, block.routing_key)
+    sealed = fast_aead_encrypt(key, header[2:], block.data, ASSOCIATED_LABEL + row + header)
+    return header + sealed
 
 
-def seal(keys: RowKeys, block: Block) -> bytes:
-    """The record that holds ``block`` at rest in the row ``keys.row_id``."""
-    header = bytes((SUITE_XCHACHA20_POLY1305, block.kind)) + random_bytes(AEAD_NONCE_SIZE)
-    associated = ASSOCIATED_LABEL + keys.row_id + header
-    return header + aead_encrypt(keys.block_key, header[2:], block.data, associated)
+def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes) -> Block:
+    """The block a record of either suite holds.
 
-
-def unseal(keys: RowKeys, routing_key: bytes, record: bytes) -> Block:
-    """The block a record holds.
+    Authentication proves the record was sealed for this row by someone holding
+    the routing key, unchanged since (``specs/store.md`` §Why a get does not
+    re-verify).
 
     Raises:
         DamagedRecord: the record was altered, moved from another row, or is of
             a suite or kind this version does not know.
     """
-    if len(record) < RECORD_OVERHEAD or record[0] != SUITE_XCHACHA20_POLY1305:
+    suite = _SUITES.get(record[0]) if record else None
+    if suite is None or len(record) < suite[0] + suite[1]:
         raise DamagedRecord("the record is too short or of an unknown suite")
+    header_size, _tag, context = suite
+    kind = _KINDS.get(record[1])
+    if kind is None:
+        raise DamagedRecord("the record names an unknown block kind")
+    header = record[:header_size]
+    associated = ASSOCIATED_LABEL + row + header
+    key = hash_for(context, salt, routing_key)
+    decrypt = fast_aead_decrypt if record[0] == SUITE_AEGIS256 else aead_decrypt
     try:
-        kind = KeyKind(record[1])
-    except ValueError:
-        raise DamagedRecord("the record names an unknown block kind") from None
-    header = record[:HEADER_SIZE]
-    associated = ASSOCIATED_LABEL + keys.row_id + header
-    try:
-        data = aead_decrypt(keys.block_key, header[2:], record[HEADER_SIZE:], associated)
-        return Block(kind, routing_key, data)
+        return Block(kind, routing_key, decrypt(key, header[2:], record[header_size:], associated))
     except (DecryptionFailed, InvalidBlock) as exc:
         raise DamagedRecord(str(exc)) from None

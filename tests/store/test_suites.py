@@ -1,0 +1,117 @@
+"""Record suites: version 1 files (XChaCha20-Poly1305 records) open, migrate and stay readable.
+
+A version 1 file is built the way schema version 1 wrote it: migration 1 only,
+and suite 1 records sealed exactly as ``specs/store.md`` describes them.
+"""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from crypto.blocks import Block
+from crypto.primitives import AEAD_NONCE_SIZE, aead_encrypt, hash_for, random_bytes
+from store import DATASTORE_SCHEMA, Area, BlockStore, PutOutcome, SchemaTooNew, StoreConfig
+from store.eviction import bucket_of
+from store.records import (
+    ASSOCIATED_LABEL,
+    BLOCK_KEY_V1_CONTEXT,
+    RECORD_OVERHEAD,
+    SUITE_AEGIS256,
+    SUITE_XCHACHA20_POLY1305,
+    row_id,
+)
+from store.schema import Schema, open_database
+
+SCHEMA_V1 = Schema(
+    name=DATASTORE_SCHEMA.name,
+    application_id=DATASTORE_SCHEMA.application_id,
+    migrations=DATASTORE_SCHEMA.migrations[:1],
+)
+
+
+def seal_v1(salt: bytes, row: bytes, block: Block) -> bytes:
+    header = bytes((SUITE_XCHACHA20_POLY1305, block.kind)) + random_bytes(AEAD_NONCE_SIZE)
+    key = hash_for(BLOCK_KEY_V1_CONTEXT, salt, block.routing_key)
+    return header + aead_encrypt(key, header[2:], block.data, ASSOCIATED_LABEL + row + header)
+
+
+def write_v1_file(path: Path, blocks: list[tuple[Block, Area]]) -> None:
+    connection = open_database(path, SCHEMA_V1)
+    (salt,) = connection.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()
+    connection.execute("BEGIN IMMEDIATE")
+    for seq, (block, area) in enumerate(blocks, start=1):
+        row = row_id(salt, block.routing_key)
+        cursor = connection.execute(
+            "INSERT INTO blocks (row_id, record) VALUES (?, ?)", (row, seal_v1(salt, row, block))
+        )
+        connection.execute(
+            "INSERT INTO placement VALUES (?, ?, ?, ?, ?)",
+            (cursor.lastrowid, area, bucket_of(block.routing_key), seq, len(block.data)),
+        )
+    connection.execute("COMMIT")
+    connection.close()
+
+
+def suites(path: Path) -> list[int]:
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute("SELECT record FROM blocks ORDER BY id").fetchall()
+    raw.close()
+    return [record[0] for (record,) in rows]
+
+
+def test_a_version_1_file_is_migrated_and_both_suites_are_read(
+    tmp_path: Path, chks: list[Block], ssk_pairs: list[tuple[Block, Block]]
+) -> None:
+    path = tmp_path / "datastore.sqlite"
+    old_ssk, new_ssk = ssk_pairs[0]
+    write_v1_file(path, [(chks[0], Area.STORE), (chks[1], Area.CACHE), (old_ssk, Area.CACHE)])
+    assert suites(path) == [1, 1, 1]
+    config = StoreConfig(size_bytes=10**7)
+    with BlockStore.open(path, config) as store:
+        stats = store.stats()
+        assert (stats.store.blocks, stats.cache.blocks) == (1, 2)
+        assert store.get(chks[0].routing_key) == chks[0]
+        assert store.get(old_ssk.routing_key) == old_ssk
+        # A suite 1 SSK is read back to detect a collision, and stays.
+        collision = store.put(new_ssk, Area.STORE)
+        assert collision.outcome is PutOutcome.COLLISION and collision.existing == old_ssk
+        # A cache -> store move keeps the suite 1 record as it is (no rewrite).
+        assert store.put(chks[1], Area.STORE).outcome is PutOutcome.STORED
+        assert store.put(chks[2], Area.CACHE).outcome is PutOutcome.STORED
+        assert store.stats().dropped == 0
+    assert suites(path) == [1, 1, 1, SUITE_AEGIS256]
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == DATASTORE_SCHEMA.version == 2
+        (record,) = raw.execute("SELECT record FROM blocks WHERE id = 4").fetchone()
+        assert len(record) == len(chks[2].data) + RECORD_OVERHEAD == len(chks[2].data) + 66
+    raw.close()
+    with BlockStore.open(path, config) as store:
+        assert [store.get(b.routing_key) for b in (*chks[:3], old_ssk)] == [*chks[:3], old_ssk]
+        assert store.delete(chks[0].routing_key)
+
+
+def test_a_version_2_file_is_refused_by_a_version_1_reader(
+    tmp_path: Path, chks: list[Block]
+) -> None:
+    """An older Samizdat must not open suite 2 records and drop them as damaged."""
+    path = tmp_path / "datastore.sqlite"
+    with BlockStore.open(path, StoreConfig(size_bytes=10**7)) as store:
+        store.put(chks[0], Area.STORE)
+    with pytest.raises(SchemaTooNew, match="schema version 2; this version reads up to 1"):
+        open_database(path, SCHEMA_V1).close()
+
+
+def test_a_record_of_an_unknown_suite_is_dropped(tmp_path: Path, chks: list[Block]) -> None:
+    path = tmp_path / "datastore.sqlite"
+    config = StoreConfig(size_bytes=10**7)
+    with BlockStore.open(path, config) as store:
+        store.put_many(chks[:2], Area.STORE)
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE blocks SET record = x'03' || substr(record, 2) WHERE id = 1")
+        # A suite 2 record relabelled as suite 1 fails too: the suite byte is authenticated.
+        raw.execute("UPDATE blocks SET record = x'01' || substr(record, 2) WHERE id = 2")
+    raw.close()
+    with BlockStore.open(path, config) as store:
+        assert [store.get(b.routing_key) for b in chks[:2]] == [None, None]
+        assert store.stats().dropped == 2
