@@ -39,6 +39,7 @@ from node.client.errors import (
     TooManyMetadataLevels,
     TooManyPathComponents,
     TooManyRedirects,
+    collapse_groups,
 )
 from node.client.fec import CpuPool
 from node.client.manifest import (
@@ -69,6 +70,7 @@ from node.client.splitfile import (
     Healer,
     Sink,
     Transfer,
+    fetch_block,
     fetch_content,
     insert_block,
     insert_payload,
@@ -242,9 +244,10 @@ class Client:
                 doc = await self._file_doc(t, data, mime, codec_list, encrypt)
                 entries[name] = await self._site_entry(t, doc, budget=budget, encrypt=encrypt)
 
-        async with anyio.create_task_group() as tg:
-            for name, item in sorted(files.items()):
-                tg.start_soon(one, name, item)
+        with collapse_groups():
+            async with anyio.create_task_group() as tg:
+                for name, item in sorted(files.items()):
+                    tg.start_soon(one, name, item)
         manifest = build_manifest(entries, chosen.strip("/") if chosen else None)
         return await self._publish(t, target, manifest)
 
@@ -500,14 +503,7 @@ class Client:
         if isinstance(uri, CHKURI) and uri.is_insert_form:
             raise InvalidRequestURI("CHK@ without keys is an insert key; it names no content")
         kind, routing_key = request_key(uri)
-        t.progress.add(total=1, required=1)
-        try:
-            async with t.window:
-                block = await self.network.fetch(kind, routing_key)
-        except NetworkError:
-            t.progress.failure(fatal=True)
-            raise
-        t.progress.success()
+        block = await fetch_block(t, kind, routing_key)
         try:
             raw = decode_block(uri, block)
         except CryptoError as exc:

@@ -9,6 +9,9 @@ there is one, what to do next.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from crypto.blocks import Block
 
 
@@ -193,3 +196,28 @@ class BlocksFailed(InsertError):
     """Some blocks of an insert could not be inserted after every retry."""
 
     insert_code = 7
+
+
+@contextlib.contextmanager
+def collapse_groups() -> Iterator[None]:
+    """Re-raise the first error out of a task group's exception group.
+
+    A request's concurrent tasks fail for one reason at a time (the first
+    failure cancels the rest); callers should see that error, not a group.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        chosen = next((e for e in leaves if isinstance(e, ClientError)), None)
+        if chosen is None:
+            chosen = next((e for e in leaves if isinstance(e, Exception)), leaves[0])
+        raise chosen from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

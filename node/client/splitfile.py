@@ -31,6 +31,7 @@ from node.client.errors import (
     BlockDecodeError,
     BlocksFailed,
     NetworkError,
+    collapse_groups,
 )
 from node.client.fec import (
     MAX_SEGMENT_DATA,
@@ -123,12 +124,13 @@ async def insert_payload(
         finally:
             ahead.release()
 
-    async with anyio.create_task_group() as tg:
-        first = 0
-        for index, (k, n) in enumerate(plan):
-            await ahead.acquire()
-            tg.start_soon(one, index, first, k, n)
-            first += k
+    with collapse_groups():
+        async with anyio.create_task_group() as tg:
+            first = 0
+            for index, (k, n) in enumerate(plan):
+                await ahead.acquire()
+                tg.start_soon(one, index, first, k, n)
+                first += k
     if failures:
         raise BlocksFailed(
             f"{len(failures)} of {t.progress.total} blocks could not be inserted; "
@@ -159,9 +161,10 @@ async def _insert_encoded(t: Transfer, encoded: list[EncodedBlock], failures: li
                     t.progress.success()
                     return
 
-    async with anyio.create_task_group() as tg:
-        for item in encoded:
-            tg.start_soon(put, item)
+    with collapse_groups():
+        async with anyio.create_task_group() as tg:
+            for item in encoded:
+                tg.start_soon(put, item)
 
 
 async def insert_block(t: Transfer, block: Block) -> None:
@@ -182,6 +185,25 @@ async def insert_block(t: Transfer, block: Block) -> None:
         else:
             t.progress.success()
             return
+
+
+async def fetch_block(t: Transfer, kind: KeyKind, routing_key: bytes) -> Block:
+    """Fetch one block (metadata, SSK) with the splitfile retries, counting progress."""
+    if t.network is None:
+        raise AllDataNotFound("no network to fetch from")
+    t.progress.add(total=1, required=1)
+    for attempt in range(FETCH_RETRIES + 1):
+        try:
+            async with t.window:
+                block = await t.network.fetch(kind, routing_key)
+        except NetworkError:
+            t.progress.failure(fatal=attempt == FETCH_RETRIES)
+            if attempt == FETCH_RETRIES:
+                raise
+        else:
+            t.progress.success()
+            return block
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _retryable(exc: NetworkError) -> bool:
@@ -242,12 +264,13 @@ async def _fetch_segments(
                 await emit(chunk)
                 ahead.release()
 
-    async with anyio.create_task_group() as tg:
-        first = 0
-        for index, segment in enumerate(content.segments):
-            await ahead.acquire()
-            tg.start_soon(one, index, segment, first)
-            first += segment.k
+    with collapse_groups():
+        async with anyio.create_task_group() as tg:
+            first = 0
+            for index, segment in enumerate(content.segments):
+                await ahead.acquire()
+                tg.start_soon(one, index, segment, first)
+                first += segment.k
 
 
 async def _fetch_segment(
@@ -286,9 +309,10 @@ async def _fetch_segment(
             tg.start_soon(get, order[cursor["next"]], tg)
             cursor["next"] += 1
 
-    async with anyio.create_task_group() as tg:
-        for _ in range(k):
-            launch(tg)
+    with collapse_groups():
+        async with anyio.create_task_group() as tg:
+            for _ in range(k):
+                launch(tg)
     if len(got) < k:
         raise AllDataNotFound(
             f"segment {index + 1}: only {len(got)} of the {k} blocks it needs were found "
