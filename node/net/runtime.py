@@ -212,6 +212,7 @@ class NodeRuntime:
         self._timers: list[tuple[float, int]] = []
         self._timer_wake = anyio.Event()
         self._waiters: dict[int, _Waiter] = {}
+        self._writing: dict[bytes, Block] = {}
         self._client_ids = itertools.count(1)
         self._peers_mtime = 0.0
         self._opennet_saved: frozenset[bytes] = frozenset()
@@ -531,10 +532,11 @@ class NodeRuntime:
             self._tg.start_soon(self._lookup_task, action)
 
     async def _lookup_task(self, action: LookupBlock) -> None:
-        block: Block | None = None
+        block = self._writing.get(action.routing_key)
         try:
             assert self.store is not None
-            block = await self.store.get(action.routing_key)
+            if block is None:
+                block = await self.store.get(action.routing_key)
         except StoreError as exc:
             log.warning("datastore lookup failed: %s", exc)
         if block is not None and block.kind is not action.kind:
@@ -548,11 +550,18 @@ class NodeRuntime:
 
     async def _store_task(self, action: StoreBlock) -> None:
         area = StoreArea.STORE if action.area is Area.STORE else StoreArea.CACHE
+        block = action.block
+        # Until the write commits, lookups see the block here: a fetch that
+        # arrives right after an insert must not miss it.
+        self._writing.setdefault(block.routing_key, block)
         try:
             assert self.store is not None
-            await self.store.put(action.block, area)
+            await self.store.put(block, area)
         except StoreError as exc:
             log.warning("datastore write failed: %s", exc)
+        finally:
+            if self._writing.get(block.routing_key) is block:
+                del self._writing[block.routing_key]
 
     def _done(self, action: RequestDone | InsertDone | AnnounceDone) -> None:
         waiter = self._waiters.get(action.client_id)
