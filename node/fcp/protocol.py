@@ -11,7 +11,8 @@ Errors are :class:`FCPProtocolError` carrying a ProtocolError ``code``. A
 *non-fatal* error (an undecodable or ``=``-less line, a payload over the cap)
 spoils one message only: the parser skips to that message's end and goes on,
 so the connection stays usable. A *fatal* error (an over-long line, too many
-fields, an unreadable ``DataLength``) leaves the byte stream out of step, and
+fields, an unreadable ``DataLength``, binary junk or a field where a message
+name belongs) leaves the byte stream out of step, and
 the parser stays failed: close the connection.
 
 Payloads are gathered in one ``bytearray`` that grows by appending, so a 64 MiB
@@ -253,12 +254,12 @@ class FCPParser:
         if self._name is None:
             if not raw.strip():
                 return  # blank lines between messages are tolerated
-            if line is None or not _NAME_RE.match(line):
-                # Keep reading to this message's end so the next one parses.
-                self._name = ""
-                self._spoil("the message name line is not a valid name")
+            if line is None or "=" in line or any(ord(c) < 0x20 or c == "\x7f" for c in line):
+                # Where a message must start there is a field or binary junk:
+                # the stream is out of step (or not FCP at all).
+                self._fail("expected a message name, got something else")
             else:
-                self._name = line
+                self._name = line  # an unknown name is the session's call (code 7)
             return
         if line is None:
             self._spoil("a line is not valid UTF-8")
