@@ -9,6 +9,7 @@ location, peers and store; hostile peers are dropped while honest traffic goes o
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ import anyio
 import pytest
 
 from crypto.blocks import KeyKind
+from crypto.encoding import b64encode
 from crypto.keys import generate_ssk, insert_chk, insert_ssk
 from node.core import Config, Outcome
 from node.core.messages import DataFound, DataRequest
@@ -255,3 +257,26 @@ async def test_garbage_bytes_on_the_peer_port_do_not_hurt_the_node(tmp_path: Pat
         got = await nodes[0].fetch(KeyKind.CHK, block.routing_key)
         assert got.outcome is Outcome.FOUND
         assert nodes[0].connected_peers == 1
+
+
+async def test_default_log_level_shows_no_keys_addresses_or_ids(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    befriend(a, b)
+    befriend(b, c)
+    nodes = [NodeRuntime(settings(p, opennet=False)) for p in (a, b, c)]
+    block = insert_chk(b"private matters")[0]
+    async with running(*nodes):
+        await wait_until(lambda: nodes[1].connected_peers == 2)
+        await nodes[0].insert(block)
+        await nodes[2].fetch(KeyKind.CHK, block.routing_key)
+        await nodes[2].fetch(KeyKind.CHK, insert_chk(b"absent")[0].routing_key)
+        ports = [str(n.listen_port) for n in nodes]
+        identities = [b64encode(n.peer_id) for n in nodes]
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "node running" in text  # the check below looks at real log output
+    for secret in [*ports, *(i[:8] for i in identities), b64encode(block.routing_key)[:8]]:
+        assert secret not in text
+    assert block.routing_key.hex()[:16] not in text
