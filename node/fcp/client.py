@@ -82,7 +82,12 @@ class FCPClient:
                 f"cannot reach the node's FCP port at {host}:{port} ({exc}); is the node running?"
             ) from None
         client = cls(stream, name or new_identifier("samizdat-client"))
-        async with stream, anyio.create_task_group() as tg:
+        async with (
+            stream,
+            client._events_send,
+            client._events_recv,
+            anyio.create_task_group() as tg,
+        ):
             with anyio.fail_after(timeout):
                 await client._hello()
             tg.start_soon(client._reader)
