@@ -82,7 +82,9 @@ async def test_site_listing_status_remove_and_watch() -> None:
         FCPClient.connect(port=node.port, name="a") as fcp,
         FCPClient.connect(port=node.port, name="b") as other,
     ):
-        site = await fcp.put_dir("CHK@", {"index.html": b"<p>", "img/x.png": b"png"}, default_name="index.html")
+        site = await fcp.put_dir(
+            "CHK@", {"index.html": b"<p>", "img/x.png": b"png"}, default_name="index.html"
+        )
         assert (await fcp.get(site + "img/x.png")).data == b"png"
         await other.watch_global()
         await fcp.put("KSK@g", b"g", global_=True, persistence="forever", identifier="glob")
@@ -110,11 +112,14 @@ async def test_node_info_peers_dda_and_usk(tmp_path: Path) -> None:
 
 
 async def test_duplicate_name_closes_the_first_client() -> None:
-    async with running_node() as node, FCPClient.connect(port=node.port, name="dup") as first:
-        async with FCPClient.connect(port=node.port, name="dup") as second:
-            await second.generate_ssk()
-            with anyio.fail_after(5):
-                while first._closed is None:
-                    await anyio.sleep(0.01)
-            with pytest.raises(FCPConnectionError):
-                await first.generate_ssk()
+    async with (
+        running_node() as node,
+        FCPClient.connect(port=node.port, name="dup") as first,
+        FCPClient.connect(port=node.port, name="dup") as second,
+    ):
+        await second.generate_ssk()
+        with anyio.fail_after(5):
+            while first._closed is None:
+                await anyio.sleep(0.01)
+        with pytest.raises(FCPConnectionError):
+            await first.generate_ssk()
