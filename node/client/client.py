@@ -9,6 +9,7 @@ split metadata, manifest paths — and streams the file into a sink.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from crypto.blocks import KeyKind
 from crypto.chk import CHK_DATA_SIZE
 from crypto.errors import CryptoError
 from crypto.keys import decode_block, insert_chk, insert_ssk, ksk_as_ssk, request_key
+from crypto.primitives import hash_for
 from crypto.ssk import SSK_DATA_SIZE
 from crypto.uri import CHKURI, KSKURI, SSKURI, URI, USKURI, parse_uri
 from node.client.compression import ALL_CODECS, Codec, compress
@@ -86,6 +88,10 @@ MAX_METADATA_LEVELS = 4
 MAX_METADATA_SIZE = 64 * 1024 * 1024
 # A USK insert walks past editions taken by other content at most this far.
 MAX_EDITION_COLLISIONS = 64
+# Split metadata under a signed key: its content already holds random keys, so a
+# fixed seed hides nothing less and keeps resumed inserts identical.
+_SEED_META = bytes(32)
+KEY_CONTEXT = "samizdat/client-content-key/v1"
 # Sites read and encode a few files at once, bounding memory for big files.
 SITE_FILE_CONCURRENCY = 4
 
@@ -163,6 +169,13 @@ class Client:
     ) -> bool | None:
         return await self._stack.__aexit__(exc_type, exc, tb)
 
+    def using(self, network: BlockNetwork) -> Client:
+        """A view of this client that moves blocks through ``network`` (same pool,
+        healer and edition cache); the request manager wraps the network per request."""
+        view = copy.copy(self)
+        view.network = network
+        return view
+
     def _transfer(self, progress: ProgressCallback | None, *, send: bool = True) -> Transfer:
         return Transfer(
             network=self.network if send else None,
@@ -183,6 +196,7 @@ class Client:
         filename: str | None = None,
         codecs: Iterable[Codec] = ALL_CODECS,
         get_chk_only: bool = False,
+        key_seed: bytes | None = None,
         progress: ProgressCallback | None = None,
     ) -> str:
         """Insert one file under ``uri`` (an insert key); return its request URI.
@@ -196,7 +210,9 @@ class Client:
         name = filename or (target.path[-1] if isinstance(target, CHKURI) and target.path else None)
         t = self._transfer(progress, send=not get_chk_only)
         encrypt = not isinstance(target, CHKURI)
-        doc = await self._file_doc(t, data, mime or guess_mime(name or ""), codecs, encrypt)
+        doc = await self._file_doc(
+            t, data, mime or guess_mime(name or ""), codecs, encrypt, key_seed
+        )
         if isinstance(target, CHKURI) and name:
             entry = await self._site_entry(t, doc, budget=[INLINE_SITE_LIMIT], encrypt=False)
             doc_for_key: Document = Manifest(entries={name: entry}, default=name)
@@ -212,6 +228,7 @@ class Client:
         default: str | None = None,
         codecs: Iterable[Codec] = ALL_CODECS,
         get_chk_only: bool = False,
+        key_seed: bytes | None = None,
         progress: ProgressCallback | None = None,
     ) -> str:
         """Insert a site (``a/b.html`` names → files) as a manifest; return its request URI.
@@ -241,7 +258,7 @@ class Client:
                     return
                 data = await anyio.to_thread.run_sync(item.read)
                 mime = item.mime or guess_mime(name)
-                doc = await self._file_doc(t, data, mime, codec_list, encrypt)
+                doc = await self._file_doc(t, data, mime, codec_list, encrypt, key_seed)
                 entries[name] = await self._site_entry(t, doc, budget=budget, encrypt=encrypt)
 
         with collapse_groups():
@@ -290,12 +307,20 @@ class Client:
         return target
 
     async def _file_doc(
-        self, t: Transfer, data: bytes, mime: str, codecs: Iterable[Codec], encrypt: bool
+        self,
+        t: Transfer,
+        data: bytes,
+        mime: str,
+        codecs: Iterable[Codec],
+        encrypt: bool,
+        key_seed: bytes | None = None,
     ) -> FileDoc:
         codec_list = tuple(codecs)
         codec, payload = await anyio.to_thread.run_sync(compress, data, codec_list)
         digest = await anyio.to_thread.run_sync(content_hash, data)
-        crypt_key = new_key() if encrypt else None
+        crypt_key = None
+        if encrypt:
+            crypt_key = new_key() if key_seed is None else hash_for(KEY_CONTEXT, key_seed, digest)
 
         def content(**where: object) -> Content:
             return Content(
@@ -332,7 +357,7 @@ class Client:
                 block, chk = insert_chk(raw, metadata=True)
                 await insert_block(t, block)
                 return chk
-            inner = await self._file_doc(t, raw, DEFAULT_MIME, ALL_CODECS, encrypt)
+            inner = await self._file_doc(t, raw, DEFAULT_MIME, ALL_CODECS, encrypt, _SEED_META)
             doc = MetaDoc(content=inner.content)
         raise TooLargeForKey("the metadata is too large to insert")  # pragma: no cover
 
