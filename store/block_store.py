@@ -35,7 +35,7 @@ from crypto.primitives import random_bytes
 from store import eviction
 from store.errors import DatabaseCorrupt, DatabaseError, RejectedBlock, StoreClosed
 from store.records import SALT_SIZE, DamagedRecord, row_id, seal, unseal
-from store.schema import Migration, Schema, open_database, sql_steps
+from store.schema import Migration, Schema, Synchronous, open_database, sql_steps
 from store.values import (
     Area,
     AreaStats,
@@ -55,6 +55,7 @@ TOUCH_FLUSH_THRESHOLD = 512
 # Victims fetched per eviction query: one CHK put into a full area usually
 # evicts one CHK or up to 28 SSKs; a batch covers the common case in one query.
 EVICTION_BATCH = 16
+_SELECT_RECORD = "SELECT id, record FROM blocks WHERE row_id = ?"
 
 
 def _create_v1(connection: sqlite3.Connection) -> None:
@@ -197,12 +198,11 @@ class BlockStore:
     def get(self, routing_key: bytes) -> Block | None:
         """The block stored under ``routing_key``, or None. A hit marks it recently used."""
         row_key = row_id(self._salt, _checked(routing_key))
-        with self._lock, self._database_errors():
-            row = (
-                self._open()
-                .execute("SELECT id, record FROM blocks WHERE row_id = ?", (row_key,))
-                .fetchone()
-            )
+        with self._lock:
+            try:
+                row = self._open().execute(_SELECT_RECORD, (row_key,)).fetchone()
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
             if row is None:
                 self._misses += 1
                 return None
@@ -218,7 +218,7 @@ class BlockStore:
             self._hits += 1
             self._touch(row_number)
             if len(self._touched) >= TOUCH_FLUSH_THRESHOLD and self._connection is not None:
-                with self._write():
+                with self._write(durable=False):
                     pass
         return block
 
@@ -270,7 +270,7 @@ class BlockStore:
                 return
             try:
                 if self._touched:
-                    with self._write():
+                    with self._write(durable=False):
                         pass
             finally:
                 self._connection.close()
@@ -438,29 +438,40 @@ class BlockStore:
         return self._seq
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction (the caller holds the lock); it also flushes LRU marks.
 
         On any failure the transaction rolls back and the in-memory sizes are restored.
+        ``durable=False`` is for transactions that only write LRU marks: they
+        commit without an fsync (``synchronous=NORMAL``, still atomic), since
+        losing them only ages LRU a little; the next durable commit's fsync of
+        the WAL covers them anyway.
         """
         connection = self._open()
         saved = {area: _Usage(u.blocks, u.bytes) for area, u in self._usage.items()}
+        relax = not durable and self._config.synchronous is not Synchronous.NORMAL
         with self._database_errors():
-            connection.execute("BEGIN IMMEDIATE")
+            if relax:
+                connection.execute("PRAGMA synchronous = NORMAL")
             try:
-                if self._touched:
-                    connection.executemany(
-                        "UPDATE placement SET seq = ? WHERE id = ?",
-                        [(seq, row_number) for row_number, seq in self._touched.items()],
-                    )
-                    self._touched.clear()
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                self._usage = saved
-                raise
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    if self._touched:
+                        connection.executemany(
+                            "UPDATE placement SET seq = ? WHERE id = ?",
+                            [(seq, row_number) for row_number, seq in self._touched.items()],
+                        )
+                        self._touched.clear()
+                    yield connection
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    self._usage = saved
+                    raise
+            finally:
+                if relax:
+                    connection.execute(f"PRAGMA synchronous = {self._config.synchronous.value}")
 
     @contextmanager
     def _database_errors(self) -> Iterator[None]:
@@ -468,17 +479,20 @@ class BlockStore:
         try:
             yield
         except sqlite3.Error as exc:
-            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-            if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-                raise DatabaseCorrupt(
-                    f"the datastore {self._path} is damaged ({exc}); stop the node and move "
-                    "the file aside: a fresh datastore is created in its place"
-                ) from exc
-            if code == sqlite3.SQLITE_FULL:
-                raise DatabaseError(
-                    f"the disk holding {self._path} is full: free space or lower --store-size"
-                ) from exc
-            raise DatabaseError(f"the datastore {self._path} failed: {exc}") from exc
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: sqlite3.Error) -> DatabaseError:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return DatabaseCorrupt(
+                f"the datastore {self._path} is damaged ({exc}); stop the node and move "
+                "the file aside: a fresh datastore is created in its place"
+            )
+        if code == sqlite3.SQLITE_FULL:
+            return DatabaseError(
+                f"the disk holding {self._path} is full: free space or lower --store-size"
+            )
+        return DatabaseError(f"the datastore {self._path} failed: {exc}")
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:

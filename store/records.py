@@ -101,8 +101,11 @@ def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes) -> Block:
     header = record[:header_size]
     associated = ASSOCIATED_LABEL + row + header
     key = hash_for(context, salt, routing_key)
-    decrypt = fast_aead_decrypt if record[0] == SUITE_AEGIS256 else aead_decrypt
     try:
-        return Block(kind, routing_key, decrypt(key, header[2:], record[header_size:], associated))
+        if record[0] == SUITE_AEGIS256:  # the sealed part is read in place, not copied
+            data = fast_aead_decrypt(key, header[2:], memoryview(record)[header_size:], associated)
+        else:
+            data = aead_decrypt(key, header[2:], record[header_size:], associated)
+        return Block(kind, routing_key, data)
     except (DecryptionFailed, InvalidBlock) as exc:
         raise DamagedRecord(str(exc)) from None

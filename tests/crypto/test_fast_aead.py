@@ -3,8 +3,11 @@
 Vectors: draft-irtf-cfrg-aegis-aead, §AEGIS-256 Test Vectors (256-bit tags).
 """
 
+from collections.abc import Iterator
+
 import pytest
 
+from crypto import primitives
 from crypto.errors import DecryptionFailed, InvalidKey
 from crypto.primitives import (
     FAST_AEAD_KEY_SIZE,
@@ -48,6 +51,16 @@ VECTORS = [
 ]
 
 
+@pytest.fixture(autouse=True, params=["direct", "public-wrappers"])
+def binding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test runs on both paths: libsodium through cffi directly, and PyNaCl's wrappers."""
+    if request.param == "public-wrappers":
+        monkeypatch.setattr(primitives, "_DIRECT", False)
+    else:
+        assert primitives._DIRECT, "this PyNaCl build lacks the direct AEGIS-256 functions"
+    yield request.param
+
+
 def test_sizes() -> None:
     assert (FAST_AEAD_KEY_SIZE, FAST_AEAD_NONCE_SIZE, FAST_AEAD_TAG_SIZE) == (32, 32, 32)
 
@@ -87,6 +100,8 @@ def test_any_flipped_bit_or_truncation_fails() -> None:
     sealed = fast_aead_encrypt(key, nonce, message, associated)
     assert len(sealed) == len(message) + FAST_AEAD_TAG_SIZE
     assert fast_aead_decrypt(key, nonce, sealed, associated) == message
+    record = b"header" + sealed
+    assert fast_aead_decrypt(key, nonce, memoryview(record)[6:], associated) == message
     for position in (0, 1000, len(message) - 1, len(message), len(sealed) - 1):
         tampered = bytearray(sealed)
         tampered[position] ^= 0x01
