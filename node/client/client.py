@@ -43,7 +43,7 @@ from node.client.errors import (
     TooManyRedirects,
     collapse_groups,
 )
-from node.client.fec import CpuPool
+from node.client.fec import MAX_SEGMENT_DATA, CpuPool
 from node.client.manifest import (
     DEFAULT_NAME,
     INLINE_FILE_LIMIT,
@@ -134,6 +134,7 @@ class Client:
         window: concurrent block operations per request.
         clock: POSIX time, for USK date hints.
         heal: re-insert blocks that fetches had to rebuild.
+        max_k: data blocks per segment (the spec explains the default).
     """
 
     def __init__(
@@ -146,6 +147,7 @@ class Client:
         window: int = DEFAULT_WINDOW,
         clock: Callable[[], float] = time.time,
         heal: bool = True,
+        max_k: int = MAX_SEGMENT_DATA,
     ) -> None:
         self.network = network
         self.editions = editions if editions is not None else EditionCache()
@@ -153,6 +155,7 @@ class Client:
         self.healer: Healer | None = Healer(network, self.pool) if heal else None
         self.window = window
         self.clock = clock
+        self.max_k = max_k
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Client:
@@ -183,6 +186,7 @@ class Client:
             progress=ProgressTracker(progress),
             window=anyio.CapacityLimiter(self.window),
             healer=self.healer,
+            max_k=self.max_k,
         )
 
     # --- put ---------------------------------------------------------------------------

@@ -209,7 +209,7 @@ def collapse_groups() -> Iterator[None]:
         yield
     except BaseExceptionGroup as group:
         leaves = list(_leaves(group))
-        chosen = next((e for e in leaves if isinstance(e, ClientError)), None)
+        chosen: BaseException | None = next((e for e in leaves if isinstance(e, ClientError)), None)
         if chosen is None:
             chosen = next((e for e in leaves if isinstance(e, Exception)), leaves[0])
         raise chosen from None

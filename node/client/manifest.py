@@ -16,6 +16,7 @@ import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from node.client.errors import InvalidInsertURI
 from node.client.metadata import (
@@ -120,6 +121,5 @@ def _freeze(tree: dict[str, object], default: str | None) -> Manifest:
             sub_default = DEFAULT_NAME if DEFAULT_NAME in value else None
             entries[name] = _freeze(value, sub_default)
         else:
-            assert isinstance(value, Document.__args__)  # type: ignore[attr-defined]
-            entries[name] = value  # type: ignore[assignment]
+            entries[name] = cast(Document, value)
     return Manifest(entries=entries, default=default)

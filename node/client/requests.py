@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -645,13 +646,19 @@ def _record(status: RequestStatus, params: dict[str, object]) -> dict[str, objec
     }
 
 
-def _status_from_record(r: dict[str, object]) -> tuple[RequestStatus, dict[str, object]]:
-    total, required, succeeded, failed, fatal, finalized = r["progress"]  # type: ignore[misc]
+def _status_from_record(r: dict[str, Any]) -> tuple[RequestStatus, dict[str, object]]:
+    total, required, succeeded, failed, fatal, finalized = r["progress"]
     f = r["failure"]
-    failure = None if f is None else Failure(
-        code=f[0], message=f[1], fatal=f[2], redirect_uri=f[3], expected_size=f[4],
-        expected_mime=f[5],
-    )  # type: ignore[index]  # fmt: skip
+    failure = None
+    if f is not None:
+        failure = Failure(
+            code=f[0], message=f[1], fatal=f[2], redirect_uri=f[3], expected_size=f[4],
+            expected_mime=f[5],
+        )  # fmt: skip
+    progress = Progress(
+        total=total, required=required, succeeded=succeeded, failed=failed,
+        fatally_failed=fatal, finalized=finalized,
+    )  # fmt: skip
     status = RequestStatus(
         identifier=str(r["identifier"]),
         kind=RequestKind(r["kind"]),
@@ -660,21 +667,14 @@ def _status_from_record(r: dict[str, object]) -> tuple[RequestStatus, dict[str, 
         client_name=str(r["client"]),
         uri=str(r["uri"]),
         state=RequestState(r["state"]),
-        progress=Progress(
-            total=total,
-            required=required,
-            succeeded=succeeded,
-            failed=failed,
-            fatally_failed=fatal,
-            finalized=finalized,
-        ),
+        progress=progress,
         result_uri=_opt_str(r["result_uri"]),
         mime=_opt_str(r["mime"]),
-        size=r["size"],  # type: ignore[arg-type]
+        size=r["size"],
         failure=failure,
         return_type=ReturnType(r["return_type"]),
         filename=_opt_str(r["filename"]),
-        started=float(r["started"]),  # type: ignore[arg-type]
+        started=float(r["started"]),
     )
     params = r["params"]
     assert isinstance(params, dict)
