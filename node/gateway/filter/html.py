@@ -124,8 +124,10 @@ META_NAMES = frozenset({"viewport", "description", "keywords", "author", "genera
 _VOID = frozenset({"br", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
                    "area", "col"})  # fmt: skip
 
-DOCUMENT_HEAD = '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n'
-DOCUMENT_TAIL = "\n</body></html>\n"
+# No whitespace after <body> or after </html>: the parser would put it in the body,
+# and filtering a filtered page must give the same page.
+DOCUMENT_HEAD = '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
+DOCUMENT_TAIL = "</body></html>"
 
 
 class PageRejected(ValueError):

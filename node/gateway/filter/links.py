@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 import re
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from crypto.errors import InvalidURI
 from crypto.uri import CHKURI, KSKURI, SSKURI, URI, USKURI, parse_uri
@@ -108,6 +108,11 @@ def rewrite_url(value: str, *, base_path: str, use: UrlUse) -> str | None:
                 return _internal(local, base_path=base_path, key_text=False)
         return external_link(text) if use is UrlUse.NAVIGATE else None
     normal = text.replace("\\", "/")
+    if use is UrlUse.NAVIGATE and normal.startswith(EXTERNAL_LINK_PREFIX):
+        # a link to the warning page itself (a filtered page filtered again)
+        query = parse_qs(normal.partition("?")[2].partition("#")[0])
+        address = query.get("url", [])
+        return external_link(address[0]) if len(address) == 1 and len(query) == 1 else None
     if normal.startswith("//"):
         return external_link(text) if use is UrlUse.NAVIGATE else None
     return _internal(normal, base_path=base_path, key_text=False)

@@ -1,0 +1,1 @@
+"""Tests for node.gateway."""
