@@ -153,6 +153,8 @@ class _Checker(HTMLParser):
         if tag == "link" and (names.get("rel") or "").lower().split() not in ([], ["stylesheet"]):
             raise Leak(f"link rel={names.get('rel')!r}")
         for name, value in attrs:
+            if name in ("srcset", "imagesrcset"):
+                raise Leak(f"{name}: candidate lists are never written by the filter")
             if name.startswith("on"):
                 raise Leak(f"event handler {name}")
             if name in URL_ATTRIBUTES and not safe_reference(value or ""):
