@@ -22,7 +22,7 @@ several threads; calls are serialised by one lock.
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +106,8 @@ class _Usage:
 
 
 @dataclass(frozen=True, slots=True)
-class _Sealed:
-    """A verified block, ready to write: its row id and sealed record."""
+class Prepared:
+    """A verified block, ready to write: its row id and sealed record (opaque to callers)."""
 
     block: Block
     row_id: bytes
@@ -191,9 +191,25 @@ class BlockStore:
         Raises:
             RejectedBlock: a block failed verification (the message says which).
         """
-        sealed = [self._verify_and_seal(index, block) for index, block in enumerate(blocks)]
+        sealed = self.prepare_many(blocks)
         with self._lock, self._write() as connection:
             return [self._put_one(connection, item, Area(area)) for item in sealed]
+
+    def prepare_many(self, blocks: Iterable[Block]) -> list[Prepared]:
+        """Verify and seal blocks for a later :meth:`write_prepared` (no database access).
+
+        The two halves of a put, split so that a group-committing writer can run
+        the crypto of many puts on other threads and commit them together.
+
+        Raises:
+            RejectedBlock: a block failed verification (the message says which).
+        """
+        return [self._verify_and_seal(index, block) for index, block in enumerate(blocks)]
+
+    def write_prepared(self, items: Sequence[tuple[Prepared, Area]]) -> list[PutResult]:
+        """Write prepared blocks, each into its area, in one transaction; return once committed."""
+        with self._lock, self._write() as connection:
+            return [self._put_one(connection, item, Area(area)) for item, area in items]
 
     def get(self, routing_key: bytes) -> Block | None:
         """The block stored under ``routing_key``, or None. A hit marks it recently used."""
@@ -297,7 +313,7 @@ class BlockStore:
 
     # -- inside a write transaction -------------------------------------------
 
-    def _put_one(self, connection: sqlite3.Connection, item: _Sealed, area: Area) -> PutResult:
+    def _put_one(self, connection: sqlite3.Connection, item: Prepared, area: Area) -> PutResult:
         row = connection.execute(
             "SELECT b.id, p.area FROM blocks AS b JOIN placement AS p ON p.id = b.id"
             " WHERE b.row_id = ?",
@@ -325,7 +341,7 @@ class BlockStore:
         )
 
     def _existing(
-        self, connection: sqlite3.Connection, row_number: int, item: _Sealed
+        self, connection: sqlite3.Connection, row_number: int, item: Prepared
     ) -> Block | None:
         """The block held in row ``row_number`` (None if its record was damaged and dropped).
 
@@ -349,7 +365,7 @@ class BlockStore:
         row_number: int,
         held_in: Area,
         existing: Block,
-        item: _Sealed,
+        item: Prepared,
         area: Area,
     ) -> PutResult:
         """A put under a routing key already held: collision, duplicate, or cache→store move."""
@@ -420,14 +436,14 @@ class BlockStore:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _verify_and_seal(self, index: int, block: Block) -> _Sealed:
+    def _verify_and_seal(self, index: int, block: Block) -> Prepared:
         try:
             verify_block(block)
         except InvalidBlock as exc:
             which = "the block" if index == 0 else f"block {index} of the batch"
             raise RejectedBlock(f"refused to store {which}: {exc}") from exc
         row_key = row_id(self._salt, block.routing_key)
-        return _Sealed(block=block, row_id=row_key, record=seal(self._salt, row_key, block))
+        return Prepared(block=block, row_id=row_key, record=seal(self._salt, row_key, block))
 
     def _touch(self, row_number: int) -> None:
         """Mark a row used now; the mark is written by the next write transaction."""

@@ -1,13 +1,26 @@
 """The async face: same results as the core, and the event loop keeps running."""
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
 import pytest
 
 from crypto.blocks import Block
-from store import Area, AsyncBlockStore, PutOutcome, StoreConfig
+from store import (
+    Area,
+    AsyncBlockStore,
+    BlockStore,
+    DatabaseCorrupt,
+    PutOutcome,
+    PutResult,
+    RejectedBlock,
+    StoreClosed,
+    StoreConfig,
+)
+from store.async_store import WriterStats
+from store.block_store import Prepared
 
 
 @pytest.fixture
@@ -59,3 +72,130 @@ async def test_concurrent_async_puts_and_gets(db_path: Path, chks: list[Block]) 
         store.set_location(0.5)
         assert (await store.stats()).store.blocks == len(chks) - 1
         assert (await store.put_many(chks[:1], Area.CACHE))[0].outcome is PutOutcome.STORED
+
+
+def _gated(
+    store: AsyncBlockStore, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event, list[list[bytes]]]:
+    """Make the writer's first commit wait for ``release``; record each committed group."""
+    entered, release = threading.Event(), threading.Event()
+    groups: list[list[bytes]] = []
+    original = store.sync.write_prepared
+
+    def gated(items: Sequence[tuple[Prepared, Area]]) -> list[PutResult]:
+        if not groups:
+            entered.set()
+            release.wait(timeout=10)
+        results = original(items)  # returns after COMMIT
+        groups.append([item.block.routing_key for item, _area in items])
+        return results
+
+    monkeypatch.setattr(store.sync, "write_prepared", gated)
+    return entered, release, groups
+
+
+@pytest.mark.anyio
+async def test_concurrent_puts_are_group_committed_and_acknowledged_after_commit(
+    db_path: Path, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = StoreConfig(size_bytes=10**7)
+    async with await AsyncBlockStore.open(db_path, config) as store:
+        entered, release, groups = _gated(store, monkeypatch)
+        acknowledged: list[Block] = []
+
+        async def put(block: Block) -> None:
+            result = await store.put(block, Area.STORE)
+            assert result.outcome is PutOutcome.STORED
+            # Acknowledged => the group holding it has committed.
+            assert any(block.routing_key in group for group in groups)
+            acknowledged.append(block)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(put, chks[0])
+            await anyio.to_thread.run_sync(entered.wait)  # the writer holds chks[0]'s group
+            for block in chks[1:]:
+                group.start_soon(put, block)
+            while _queued(store) < len(chks) - 1:
+                await anyio.sleep(0.005)
+            assert acknowledged == []  # nothing is acknowledged before its commit
+            release.set()
+        assert sorted(b.routing_key for b in acknowledged) == sorted(b.routing_key for b in chks)
+        stats = store.writer_stats
+        assert stats.blocks == len(chks)
+        # The first put alone, then the 23 that queued while it committed: one transaction.
+        assert [len(g) for g in groups] == [1, len(chks) - 1]
+        assert stats.commits == 2
+    with BlockStore.open(db_path, config) as reopened:
+        assert all(reopened.get(b.routing_key) == b for b in chks)
+
+
+def _queued(store: AsyncBlockStore) -> int:
+    writer = store._writer
+    return 0 if writer is None else sum(len(r.items) for r in writer._queue)
+
+
+@pytest.mark.anyio
+async def test_a_failed_group_fails_each_of_its_puts_and_the_writer_goes_on(
+    db_path: Path, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await AsyncBlockStore.open(db_path, StoreConfig(size_bytes=10**7)) as store:
+        original = store.sync.write_prepared
+        calls = 0
+
+        def failing_once(items: Sequence[tuple[Prepared, Area]]) -> list[PutResult]:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise DatabaseCorrupt("disk on fire")
+            return original(items)
+
+        monkeypatch.setattr(store.sync, "write_prepared", failing_once)
+        with pytest.raises(DatabaseCorrupt, match="disk on fire"):
+            await store.put(chks[0], Area.CACHE)
+        with pytest.raises(RejectedBlock):
+            await store.put(Block(chks[1].kind, chks[1].routing_key, chks[2].data), Area.CACHE)
+        assert (await store.put(chks[1], Area.CACHE)).outcome is PutOutcome.STORED
+        assert not await store.contains(chks[0].routing_key)
+        assert store.writer_stats == WriterStats(commits=1, blocks=1)
+
+
+@pytest.mark.anyio
+async def test_cancelled_puts_are_withdrawn_or_committed_never_half(
+    db_path: Path, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await AsyncBlockStore.open(db_path, StoreConfig(size_bytes=10**7)) as store:
+        entered, release, groups = _gated(store, monkeypatch)
+        async with anyio.create_task_group() as puts:
+            puts.start_soon(store.put, chks[0], Area.STORE)
+            await anyio.to_thread.run_sync(entered.wait)  # chks[0] is being committed
+            queued = anyio.CancelScope()
+
+            async def queued_put() -> None:
+                with queued:
+                    await store.put(chks[1], Area.STORE)
+
+            puts.start_soon(queued_put)
+            while _queued(store) == 0:
+                await anyio.sleep(0.005)
+            queued.cancel()  # still in the queue: withdrawn, never written
+            threading.Timer(0.05, release.set).start()
+            puts.cancel_scope.cancel()  # chks[0]'s commit is under way: it completes
+        assert await store.contains(chks[0].routing_key)
+        assert not await store.contains(chks[1].routing_key)
+        assert groups == [[chks[0].routing_key]]
+
+
+@pytest.mark.anyio
+async def test_close_commits_what_is_queued_and_later_puts_are_refused(
+    db_path: Path, chks: list[Block]
+) -> None:
+    config = StoreConfig(size_bytes=10**7)
+    store = await AsyncBlockStore.open(db_path, config)
+    async with anyio.create_task_group() as group:
+        for block in chks[:8]:
+            group.start_soon(store.put, block, Area.CACHE)
+    await store.aclose()
+    with pytest.raises(StoreClosed):
+        await store.put(chks[9], Area.CACHE)
+    with BlockStore.open(db_path, config) as reopened:
+        assert reopened.stats().cache.blocks == 8

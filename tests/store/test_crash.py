@@ -31,10 +31,10 @@ def integrity(path: Path) -> list[str]:
         raw.close()
 
 
-def run_and_kill(path: Path, start: int, rng: random.Random) -> list[str]:
+def run_and_kill(path: Path, start: int, rng: random.Random, mode: str) -> list[str]:
     """Start a child at block ``start``, kill it after some acknowledgements; its output."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.store.crash_child", str(path), str(start)],
+        [sys.executable, "-m", "tests.store.crash_child", str(path), str(start), mode],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -61,13 +61,15 @@ def run_and_kill(path: Path, start: int, rng: random.Random) -> list[str]:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
-def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_acknowledged_writes_survive_kill_9(tmp_path: Path, mode: str) -> None:
+    """``async``: concurrent AsyncBlockStore puts, acknowledged by group commits."""
     path = tmp_path / "datastore.sqlite"
     rng = random.Random(20260509)
     acknowledged: list[int] = []
     start = 0
     for _ in range(ROUNDS):
-        lines = run_and_kill(path, start, rng)
+        lines = run_and_kill(path, start, rng, mode)
         begun = [tuple(map(int, line.split()[1:])) for line in lines if line.startswith("begin")]
         acked = [tuple(map(int, line.split()[1:])) for line in lines if line.startswith("ack")]
         assert begun, "the child never started writing"
@@ -87,5 +89,5 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
                         store.get(chk_block(n).routing_key) == chk_block(n)
                         for n in range(first, end)
                     )
-        start = begun[-1][1]
+        start = max(end for _first, end in begun)
     assert len(acknowledged) >= ROUNDS
