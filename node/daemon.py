@@ -19,6 +19,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,12 @@ import anyio
 import anyio.abc
 
 from crypto.encoding import b64encode
+from node.client.client import Client
+from node.client.clientdb import ClientDatabase, load_or_create_key
+from node.client.node_network import NodeNetwork
+from node.client.requests import RequestManager
+from node.fcp.node_backend import NodeBackend
+from node.fcp.server import serve_fcp
 from node.net.datadir import DataDir, DataDirError, default_data_dir
 from node.net.noderef import NodeRefError, SignedNodeRef, make_noderef, parse_noderef
 from node.net.runtime import NodeRuntime
@@ -132,17 +142,64 @@ def _run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve_until_signalled(settings: NodeSettings, args: argparse.Namespace) -> None:
+@dataclass
+class NodeServices:
+    """Everything one running node is made of, for the front ends and for tests."""
+
+    runtime: NodeRuntime
+    client: Client
+    manager: RequestManager
+    backend: NodeBackend
+    ports: dict[str, int] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def running_node(
+    settings: NodeSettings,
+    *,
+    fcp_host: str = "127.0.0.1",
+    fcp_port: int | None = 9481,
+    processes: bool = True,
+) -> AsyncIterator[NodeServices]:
+    """Start a whole node (runtime, client layer, FCP) and stop it on exit.
+
+    ``fcp_port=None`` runs no FCP server (in-process users); 0 picks a free port.
+    """
     async with anyio.create_task_group() as tg:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            runtime = NodeRuntime(settings)
-            await tg.start(runtime.run)
-            ports = {"peer_port": runtime.listen_port}
-            tg.start_soon(_status_writer, runtime, ports)
+        runtime = NodeRuntime(settings)
+        await tg.start(runtime.run)
+        datadir = runtime.datadir
+        key = load_or_create_key(datadir.path / "client.key")
+        database = ClientDatabase(datadir.path / "client.sqlite", key)
+        try:
+            async with (
+                Client(NodeNetwork(runtime), processes=processes) as client,
+                RequestManager(client, database) as manager,
+            ):
+                backend = NodeBackend(manager, runtime)
+                services = NodeServices(runtime, client, manager, backend)
+                services.ports["peer_port"] = runtime.listen_port
+                if fcp_port is not None:
+                    services.ports["fcp_port"] = await tg.start(
+                        partial(serve_fcp, backend, host=fcp_host, port=fcp_port)
+                    )
+                yield services
+                tg.cancel_scope.cancel()
+        finally:
+            database.close()
+
+
+async def _serve_until_signalled(settings: NodeSettings, args: argparse.Namespace) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with (
+            running_node(settings, fcp_host=args.fcp_bind, fcp_port=args.fcp_port) as services,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(_status_writer, services.runtime, services.ports)
             async for signum in signals:
                 log.info("stopping on %s", signal.Signals(signum).name)
                 break
-        tg.cancel_scope.cancel()
+            tg.cancel_scope.cancel()
     _remove_status(settings.data_dir)
 
 
