@@ -140,6 +140,9 @@ _IMAGE_SET = frozenset({"image-set"})
 _PRELUDE_DENIED = frozenset(
     {"url", "src", "image-set", "image", "expression", "element", "cross-fade", "attr", "paint"}
 )
+_PRELUDE_TOKENS_DENIED = frozenset(
+    {Kind.URL, Kind.BAD_URL, Kind.BAD_STRING, Kind.CDO, Kind.CDC, Kind.AT_KEYWORD, Kind.SEMICOLON}
+)
 PROPERTIES_DENIED = frozenset(
     {"behavior", "-ms-behavior", "-moz-binding", "binding", "-ms-filter", "-o-link",
      "-o-link-source"}
@@ -314,8 +317,8 @@ class _Filter:
         """Selectors and at-rule preludes: they name things, they never load."""
         for v in values:
             if isinstance(v, Token):
-                if v.kind in (Kind.URL, Kind.BAD_URL, Kind.BAD_STRING, Kind.CDO, Kind.CDC):
-                    return False
+                if v.kind in _PRELUDE_TOKENS_DENIED:
+                    return False  # no valid selector or condition holds these
                 if v.kind is Kind.DELIM and v.value == "\\":
                     return False
                 continue

@@ -41,7 +41,10 @@ def test_pages_from_dangerous_fragments_never_leak(text: str) -> None:
     result = filter_content(text.encode(), "text/html", base_path=BASE)
     html = result.data.decode()
     check_html(html)
-    assert filter_content(result.data, "text/html", base_path=BASE).data == result.data
+    # Not always a fixed point: html5ever keeps structures a second parse rebuilds
+    # (an <a> inside an <a> once an <object> between them is gone). That moves
+    # elements, never creates attributes, so the second pass must be as clean.
+    check_html(filter_content(result.data, "text/html", base_path=BASE).data.decode())
 
 
 @given(st.text(max_size=300))
