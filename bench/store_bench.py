@@ -4,7 +4,9 @@ Prints puts/s (one commit per put, and batched), gets/s (random order) and get
 latency percentiles for :class:`store.BlockStore` and for a plain
 ``CREATE TABLE raw (k BLOB PRIMARY KEY, v BLOB)`` with the same journal mode and
 synchronous setting and SQLite's defaults otherwise, so the ratio is the cost of
-what the store adds: verifying, sealing/unsealing, bookkeeping. The two sides
+what the store adds: verifying, sealing/unsealing, bookkeeping. Then
+concurrent single puts through :class:`store.AsyncBlockStore` (group commit)
+next to bare SQLite committing each put. The two sides
 run interleaved in chunks, so both meet the same disk weather (a VM disk's
 fsync time swings several-fold while earlier writes are flushed). Never pass/fail.
 
@@ -18,15 +20,18 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+import anyio
 
 from crypto.blocks import Block
 from crypto.keys import insert_chk
-from store import Area, BlockStore, StoreConfig, Synchronous
+from store import Area, AsyncBlockStore, BlockStore, StoreConfig, Synchronous
 
 BATCH = 100  # blocks per transaction in the batched runs: a typical splitfile segment
 CHUNK = 500  # operations one side runs before the other side takes its turn
+CONCURRENCY = 64  # async tasks putting at once: a busy node's requests in flight
 
 
 class Raw:
@@ -66,6 +71,37 @@ def interleaved(
     return latencies
 
 
+async def concurrent_puts(
+    store: BlockStore, raw: Raw, blocks: list[Block]
+) -> tuple[float, float, float]:
+    """Raw puts/s (commit each), async store puts/s with CONCURRENCY tasks, mean group size.
+
+    Interleaved in chunks like the rest. Closes ``store`` (through the async face).
+    """
+    face = AsyncBlockStore(store)
+    spent = {"raw": 0.0, "store": 0.0}
+    for start in range(0, len(blocks), CHUNK):
+        chunk = blocks[start : start + CHUNK]
+        t = time.perf_counter()
+        for block in chunk:
+            raw.put(block)
+        spent["raw"] += time.perf_counter() - t
+        todo = iter(chunk)  # shared: each task takes the next block
+        t = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for _ in range(CONCURRENCY):
+                group.start_soon(_put_all, face, todo)
+        spent["store"] += time.perf_counter() - t
+    stats = face.writer_stats
+    await face.aclose()
+    return len(blocks) / spent["raw"], len(blocks) / spent["store"], stats.blocks / stats.commits
+
+
+async def _put_all(face: AsyncBlockStore, todo: Iterator[Block]) -> None:
+    for block in todo:
+        await face.put(block, Area.CACHE)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--blocks", type=int, default=20_000)
@@ -76,6 +112,7 @@ def main() -> None:
     print(f"making {args.blocks} CHK blocks of 32 KiB ...", flush=True)
     rng = random.Random(1)
     blocks = [insert_chk(rng.randbytes(32 * 1024))[0] for _ in range(args.blocks)]
+    extra = [insert_chk(rng.randbytes(32 * 1024))[0] for _ in range(args.blocks // 4)]
     half = len(blocks) // 2
     batches = [blocks[i : i + BATCH] for i in range(half, len(blocks), BATCH)]
     keys = [b.routing_key for b in blocks]
@@ -93,7 +130,7 @@ def main() -> None:
         )
         gets = interleaved(keys, {"raw": raw.get, "store": store.get})
         assert store.stats().hits == len(keys), "the store lost blocks during the benchmark"
-        store.close()
+        concurrent = anyio.run(concurrent_puts, store, raw, extra)
         raw.db.close()
         sizes = {p.name: p.stat().st_size for p in base.iterdir()}
     rows: dict[str, dict[str, float]] = {}
@@ -116,6 +153,13 @@ def main() -> None:
         print(f"{side:8}" + "".join(f"{row[n]:16.1f}" for n in names))
     ratios = "  ".join(f"{n} {rows['store'][n] / rows['raw'][n]:.0%}" for n in names[:3])
     print(f"store / raw: {ratios}")
+    raw_rate, store_rate, group = concurrent
+    print(
+        f"concurrent puts ({len(extra)} blocks, {CONCURRENCY} async tasks, group commit, "
+        f"mean group {group:.1f} blocks): store {store_rate:.1f}/s vs raw commit-each "
+        f"{raw_rate:.1f}/s ({store_rate / raw_rate:.0%}), vs raw batched "
+        f"{rows['raw']['batched puts/s']:.1f}/s ({store_rate / rows['raw']['batched puts/s']:.0%})"
+    )
     print("file sizes: " + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sizes.items()))
 
 
