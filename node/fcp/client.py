@@ -505,6 +505,49 @@ class FCPClient:
                 peers.append({k: v for k, v in msg.fields.items() if k != "Identifier"})
         return peers
 
+    # --- Samizdat extensions (specs/fcp.md, "Samizdat extensions") -----------------
+
+    async def _extension(
+        self, name: str, fields: Mapping[str, object], end: str
+    ) -> list[FCPMessage]:
+        identifier = new_identifier("ext")
+        out: list[FCPMessage] = []
+        async with self._route_for(identifier) as replies:
+            await self._send(name, {"Identifier": identifier, **fields})
+            while (msg := await self._next(replies)).name != end:
+                out.append(msg)
+        return [*out, msg]
+
+    async def add_peer(self, noderef: str) -> tuple[str, bool]:
+        """Add a darknet friend's reference (line breaks and spaces are dropped):
+        ``(short identity, newly added)``."""
+        noderef = "".join(noderef.split())
+        reply = (
+            await self._extension("SamizdatAddPeer", {"NodeRef": noderef}, "SamizdatPeerAdded")
+        )[-1]
+        return reply.get("Identity") or "", (reply.get("New") or "").lower() == "true"
+
+    async def list_entries(self, kind: str, *, with_private: bool = False) -> list[dict[str, str]]:
+        """Named entries kept in the node (``kind`` ``Keypair`` or ``Bookmark``); insert
+        keys only with ``with_private``."""
+        fields = {"Kind": kind, "WithPrivate": with_private}
+        msgs = await self._extension("SamizdatListEntries", fields, "SamizdatEndListEntries")
+        return [
+            {k: v for k, v in m.fields.items() if k not in ("Identifier", "Kind")}
+            for m in msgs[:-1]
+        ]
+
+    async def put_entry(self, kind: str, name: str, fields: Mapping[str, object]) -> None:
+        """Add or replace the entry ``name`` of ``kind``."""
+        await self._extension(
+            "SamizdatPutEntry", {"Kind": kind, "Name": name, **fields}, "SamizdatEntryStored"
+        )
+
+    async def remove_entry(self, kind: str, name: str) -> None:
+        await self._extension(
+            "SamizdatRemoveEntry", {"Kind": kind, "Name": name}, "SamizdatEntryRemoved"
+        )
+
     async def test_dda(
         self, directory: str | os.PathLike[str], *, read: bool = True, write: bool = False
     ) -> tuple[bool, bool]:

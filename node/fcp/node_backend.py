@@ -9,6 +9,8 @@ answers node and peer queries from the runtime.
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -29,10 +31,18 @@ from node.client.requests import (
 )
 from node.client.requests import RequestStatus as ManagerStatus
 from node.fcp import backend as fb
+from node.fcp.codes import ProtocolErrorCode as PE
+from node.net.noderef import NodeRefError, parse_noderef
 from node.net.runtime import NodeRuntime
 
 FCP_CODECS: dict[str, Codec] = {"GZIP": Codec.ZLIB, "BZIP2": Codec.BZ2, "LZMA": Codec.LZMA}
 """FCP codec names (as NodeHello lists them) → the client layer's codecs."""
+
+
+# The Samizdat extensions' named entries live as sealed blobs of the client
+# database under this identifier; the request manager's identifiers all start
+# with "g", "c" or "u" and a NUL, so it can never collide with a request.
+ENTRIES_ID = "x\x00samizdat-entries"
 
 
 def manager_id(client: str, identifier: str, global_: bool) -> str:
@@ -376,6 +386,40 @@ class NodeBackend:
                 fields["volatile.connectedSeconds"] = str(int(peer.connected_for))
             peers.append(fields)
         return peers
+
+    # --- Samizdat extensions (node.fcp.extensions) -------------------------------
+
+    async def add_peer(self, noderef: str) -> tuple[str, bool]:
+        try:
+            ref = parse_noderef(noderef, now=time.time())
+        except NodeRefError as exc:
+            raise fb.BackendError(PE.REF_PARSE_ERROR, str(exc)) from None
+        rt = self.runtime
+        if ref.identity == rt.peer_id:
+            raise fb.BackendError(PE.CANNOT_PEER_WITH_SELF, "that is this node's own reference")
+        known, _problems = rt.datadir.read_peers()
+        new = all(old.identity != ref.identity for old in known)
+        await rt.add_friend(ref)
+        return b64encode(ref.identity)[:8], new
+
+    def _entries(self, kind: str) -> dict[str, dict[str, str]]:
+        raw = self.manager.db.get_blob(ENTRIES_ID, kind)
+        return {} if raw is None else dict(json.loads(raw))
+
+    async def list_entries(self, kind: str) -> Sequence[Mapping[str, str]]:
+        return [{"Name": name, **fields} for name, fields in sorted(self._entries(kind).items())]
+
+    async def put_entry(self, kind: str, name: str, fields: Mapping[str, str]) -> None:
+        entries = self._entries(kind)
+        entries[name] = dict(fields)
+        self.manager.db.put_blob(ENTRIES_ID, kind, json.dumps(entries).encode())
+
+    async def remove_entry(self, kind: str, name: str) -> bool:
+        entries = self._entries(kind)
+        if entries.pop(name, None) is None:
+            return False
+        self.manager.db.put_blob(ENTRIES_ID, kind, json.dumps(entries).encode())
+        return True
 
 
 def _progress(status: ManagerStatus) -> fb.Progress:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from node.fcp.backend import GetRequest, PutDirRequest, PutRequest, USKSubscription
+from node.fcp.extensions import ExtensionMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,13 @@ class DDACheck:
     cleanup_only: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ExtensionOp:
+    """A Samizdat extension request (see :mod:`node.fcp.extensions`). -> its result."""
+
+    request: ExtensionMessage
+
+
 Op = (
     GenerateSSKOp
     | StartPutOp
@@ -154,4 +162,5 @@ Op = (
     | PeersOp
     | DDAPrepare
     | DDACheck
+    | ExtensionOp
 )

@@ -30,6 +30,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from node.fcp import extensions
 from node.fcp.backend import (
     BackendError,
     DirFile,
@@ -44,6 +45,7 @@ from node.fcp.codes import ProtocolErrorCode as PE
 from node.fcp.ops import (
     DDACheck,
     DDAPrepare,
+    ExtensionOp,
     GenerateSSKOp,
     ListOp,
     ModifyOp,
@@ -311,6 +313,8 @@ class FCPServer:
             return await backend.list_peers(
                 with_metadata=op.with_metadata, with_volatile=op.with_volatile
             )
+        if isinstance(op, ExtensionOp):
+            return await extensions.execute(backend, op.request)
         if isinstance(op, DDAPrepare):
             return await anyio.to_thread.run_sync(_write_new_file, op.path, op.content)
         return await anyio.to_thread.run_sync(_dda_check, op)

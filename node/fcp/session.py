@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
+from node.fcp import extensions as ext
 from node.fcp import messages as m
 from node.fcp import replies as r
 from node.fcp.backend import (
@@ -64,6 +65,7 @@ from node.fcp.codes import ProtocolErrorCode as PE
 from node.fcp.ops import (
     DDACheck,
     DDAPrepare,
+    ExtensionOp,
     GenerateSSKOp,
     ListOp,
     ModifyOp,
@@ -169,6 +171,8 @@ class Session:
         if self.phase is Phase.HELLO and msg.name != "ClientHello":
             return self._fatal(PE.CLIENT_HELLO_MUST_BE_FIRST, f"got {msg.name[:60]!r} first")
         try:
+            if self.phase is Phase.READY and ext.is_extension(msg.name):
+                return [Call(ExtensionOp(ext.parse(msg)))]
             parsed = m.parse_client_message(msg)
         except FCPProtocolError as exc:
             if self.phase is Phase.HELLO:
@@ -461,6 +465,11 @@ class Session:
             return [] if ch is None else [Send(self._dda_reply(op.directory, ch))]
         if isinstance(op, DDACheck):
             return self._dda_done(op, result)
+        if isinstance(op, ExtensionOp):
+            try:
+                return [Send(x) for x in ext.replies(op.request, result)]
+            except FCPProtocolError as exc:
+                return [Send(self._error(exc))]
         return []
 
     def _no_such(self, identifier: str, global_: bool) -> FCPMessage:
@@ -478,6 +487,8 @@ class Session:
         if isinstance(op, SubscribeOp):
             identifier = op.subscription.info.identifier
             self.subscriptions.pop(identifier, None)
+        if isinstance(op, ExtensionOp):
+            identifier = op.request.identifier
         if isinstance(op, DDAPrepare):
             self._dda.pop(_norm(op.directory), None)
             extra = f"could not create the test file in {op.directory}: {exc}"
