@@ -13,10 +13,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Samizdat: an anonymous, censorship-resistant storage network.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from node import daemon, testnet
+    from node import commands, daemon, testnet
     from node.sim.cli import add_parser as add_sim_parser
 
     daemon.add_parsers(subparsers)
+    commands.add_parsers(subparsers)
     add_sim_parser(subparsers)
     testnet.add_parser(subparsers)
     return parser

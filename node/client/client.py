@@ -24,6 +24,8 @@ from crypto.keys import decode_block, insert_chk, insert_ssk, ksk_as_ssk, reques
 from crypto.primitives import hash_for
 from crypto.ssk import SSK_DATA_SIZE
 from crypto.uri import CHKURI, KSKURI, SSKURI, URI, USKURI, parse_uri
+from node.client.check import CheckReport, LocalCopy, SegmentCallback
+from node.client.check import check as check_key
 from node.client.compression import ALL_CODECS, Codec, compress
 from node.client.crypt import content_hash, keystream_xor, new_key
 from node.client.errors import (
@@ -511,6 +513,29 @@ class Client:
         sink = BytesSink()
         result = await self.get(uri, sink, max_size=max_size, progress=progress)
         return result, sink.getvalue()
+
+    async def check(
+        self,
+        uri: str | URI,
+        *,
+        repair: bool = False,
+        local: LocalCopy | None = None,
+        on_segment: SegmentCallback | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> CheckReport:
+        """Probe every block reachable from ``uri``; with ``repair`` re-insert the
+        missing ones (from ``local`` if given, else by FEC). See :mod:`node.client.check`.
+
+        A path after the key names one file of a site; the whole site is checked.
+        """
+        return await check_key(
+            self._transfer(progress),
+            self._root,
+            _without_path(as_uri(uri)),  # a path names a file in a site: check the site
+            repair=repair,
+            local=local,
+            on_segment=on_segment,
+        )
 
     @staticmethod
     def _check_size(size: int, max_size: int | None, mime: str | None) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from crypto.uri import URI, USKURI
 
@@ -252,6 +252,59 @@ class RequestStatus:
         return self.request.info
 
 
+# --- Samizdat's extension: checking what a key holds (specs/fcp.md §Extensions) ----------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckRequest:
+    """``SamizdatCheck``: probe every block under ``uri``; ``repair`` re-inserts
+    what is missing, rebuilt from ``local`` (candidate copies of the content,
+    matched by hash) or by FEC from the blocks found."""
+
+    info: RequestInfo
+    uri: URI
+    repair: bool = False
+    local: tuple[bytes, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckSegment:
+    """One segment probed (and perhaps repaired)."""
+
+    path: str
+    index: int
+    segments: int
+    k: int
+    n: int
+    found: int
+    missing: tuple[int, ...] = ()
+    repaired: int = 0
+    note: str = ""
+
+    @property
+    def retrievable(self) -> bool:
+        return self.found + self.repaired >= self.k
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    """The whole check. ``lost``: (path, reason) of parts whose metadata is gone."""
+
+    uri: str
+    files: int
+    segments: int
+    blocks: int
+    found: int
+    missing: int
+    repaired: int
+    metadata_blocks: int
+    lost: tuple[tuple[str, str], ...] = ()
+    survives: bool = True
+
+
+CheckReporter = Callable[[CheckSegment], None]
+
+
 class BackendError(Exception):
     """The backend refuses an operation; becomes a ProtocolError with ``code``."""
 
@@ -330,4 +383,15 @@ class FCPBackend(Protocol):
         self, *, with_metadata: bool, with_volatile: bool
     ) -> Sequence[Mapping[str, str]]:
         """One mapping of Peer fields per peer."""
+        ...
+
+
+@runtime_checkable
+class CheckBackend(Protocol):
+    """What a backend implements to answer ``SamizdatCheck`` (else ProtocolError 16)."""
+
+    async def check(self, request: CheckRequest, report: CheckReporter) -> CheckResult | GetFailure:
+        """Run a whole check (the server runs it in the connection's task group, so it
+        ends with the connection); ``report`` each segment as it is done. A key whose
+        root cannot be fetched is a :class:`GetFailure`."""
         ...

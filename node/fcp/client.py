@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -547,6 +547,44 @@ class FCPClient:
         await self._extension(
             "SamizdatRemoveEntry", {"Kind": kind, "Name": name}, "SamizdatEntryRemoved"
         )
+
+    async def check(
+        self,
+        uri: str,
+        *,
+        repair: bool = False,
+        local: Sequence[bytes | str | os.PathLike[str]] = (),
+        on_segment: ProgressCallback | None = None,
+        identifier: str | None = None,
+    ) -> FCPMessage:
+        """``SamizdatCheck``: probe every block of ``uri`` (and with ``repair`` re-insert
+        the missing ones, from ``local`` copies when given). ``on_segment`` sees each
+        ``SamizdatCheckSegment``; returns ``SamizdatCheckComplete``. Raises
+        :class:`GetFailedError` when the key itself cannot be fetched."""
+        identifier = identifier or new_identifier("check")
+        fields: dict[str, object] = {"URI": uri, "Identifier": identifier, "Repair": repair}
+        parts: list[bytes | Path] = []
+        for i, item in enumerate(local):
+            part = item if isinstance(item, bytes) else Path(item)
+            size = len(part) if isinstance(part, bytes) else part.stat().st_size
+            fields[f"Files.{i}.DataLength"] = size
+            parts.append(part)
+        async with self._route_for(identifier) as replies:
+            if parts:
+                fields["DataLength"] = sum(
+                    len(p) if isinstance(p, bytes) else p.stat().st_size for p in parts
+                )
+                await self._send_parts("SamizdatCheck", fields, parts)
+            else:
+                await self._send("SamizdatCheck", fields)
+            while True:
+                msg = await self._next(replies)
+                if msg.name == "SamizdatCheckComplete":
+                    return msg
+                if msg.name == "GetFailed":
+                    raise GetFailedError.from_message(msg)
+                if on_segment is not None:
+                    on_segment(msg)
 
     async def test_dda(
         self, directory: str | os.PathLike[str], *, read: bool = True, write: bool = False

@@ -200,6 +200,19 @@ class Disconnect:
     pass
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SamizdatCheck:
+    """Samizdat's extension (no Freenet client sends it): check, and maybe repair, a key.
+
+    ``local``: the contents of ``Files.N`` (DataLength each, concatenated in the
+    payload), candidate local copies for the repair."""
+
+    identifier: str
+    uri: URI
+    repair: bool = False
+    local: tuple[bytes, ...] = field(default=(), repr=False)
+
+
 ClientMessage = (
     ClientHello
     | GenerateSSK
@@ -219,6 +232,7 @@ ClientMessage = (
     | GetNode
     | ListPeers
     | Disconnect
+    | SamizdatCheck
 )
 
 # Freenet messages a client may send that Samizdat answers with code 16.
@@ -509,6 +523,27 @@ def _subscribe_usk(f: _Fields) -> SubscribeUSK:
     )
 
 
+def _samizdat_check(f: _Fields) -> SamizdatCheck:
+    identifier = f.nonempty("Identifier")
+    uri, _text = f.uri()
+    local: list[bytes] = []
+    payload, offset = f.msg.data or b"", 0
+    groups = field_groups(f.msg.fields, "Files")
+    if sorted(groups) != list(range(len(groups))):
+        raise f.error(PE.INVALID_FIELD, "Files.N must be numbered 0, 1, 2… without gaps")
+    for n in range(len(groups)):
+        length = f.group_int(groups[n].get("DataLength"), f"Files.{n}.DataLength")
+        if offset + length > len(payload):
+            raise f.error(PE.INVALID_FIELD, "the Files.N.DataLength add up to more than the data")
+        local.append(payload[offset : offset + length])
+        offset += length
+    if offset != len(payload):
+        raise f.error(PE.INVALID_FIELD, "the data sent is longer than the Files.N.DataLength")
+    return SamizdatCheck(
+        identifier=identifier, uri=uri, repair=f.flag("Repair"), local=tuple(local)
+    )
+
+
 _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     "ClientHello": _client_hello,
     "GenerateSSK": lambda f: GenerateSSK(identifier=f.opt("Identifier")),
@@ -557,7 +592,13 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
         with_volatile=f.flag("WithVolatile"),
     ),
     "Disconnect": lambda f: Disconnect(),
+    "SamizdatCheck": _samizdat_check,
 }
+
+
+def is_request(msg: FCPMessage) -> bool:
+    """Samizdat extension messages parsed here rather than by :mod:`node.fcp.extensions`."""
+    return msg.name == "SamizdatCheck"
 
 
 def parse_client_message(msg: FCPMessage) -> ClientMessage:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from crypto.encoding import b64encode
 from crypto.keys import generate_ssk
+from node.client.check import LocalCopy, SegmentCheck
 from node.client.compression import ALL_CODECS, Codec
 from node.client.errors import ClientError
 from node.client.manifest import SiteFile
@@ -367,6 +368,46 @@ class NodeBackend:
                 }
             )
         return info
+
+    async def check(
+        self, request: fb.CheckRequest, report: fb.CheckReporter
+    ) -> fb.CheckResult | fb.GetFailure:
+        """SamizdatCheck over the client layer (:mod:`node.client.check`)."""
+
+        def on_segment(seg: SegmentCheck) -> None:
+            report(
+                fb.CheckSegment(
+                    path=seg.path,
+                    index=seg.index,
+                    segments=seg.segments,
+                    k=seg.k,
+                    n=seg.n,
+                    found=seg.found,
+                    missing=seg.missing,
+                    repaired=seg.repaired,
+                    note=seg.note,
+                )
+            )
+
+        local = LocalCopy(request.local) if request.local else None
+        try:
+            result = await self.manager.client.check(
+                request.uri, repair=request.repair, local=local, on_segment=on_segment
+            )
+        except ClientError as exc:
+            return fb.GetFailure(code=exc.fetch_code, extra=str(exc))
+        return fb.CheckResult(
+            uri=result.uri,
+            files=len(result.files),
+            segments=len(result.segments),
+            blocks=result.blocks,
+            found=result.found,
+            missing=result.missing,
+            repaired=result.repaired,
+            metadata_blocks=result.metadata_blocks,
+            lost=tuple((x.path, x.reason) for x in result.lost),
+            survives=result.survives,
+        )
 
     async def list_peers(
         self, *, with_metadata: bool, with_volatile: bool

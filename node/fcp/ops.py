@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.fcp.backend import GetRequest, PutDirRequest, PutRequest, USKSubscription
+from node.fcp.backend import (
+    CheckRequest,
+    GetRequest,
+    PutDirRequest,
+    PutRequest,
+    USKSubscription,
+)
 from node.fcp.extensions import ExtensionMessage
 
 
@@ -145,6 +151,14 @@ class ExtensionOp:
     """A Samizdat extension request (see :mod:`node.fcp.extensions`). -> its result."""
 
     request: ExtensionMessage
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOp:
+    """-> ``CheckResult | GetFailure``. Runs concurrently with the connection's other
+    messages (segments are reported as they finish), unlike the calls above."""
+
+    request: CheckRequest
 
 
 Op = (

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from node.fcp.backend import (
+    CheckResult,
+    CheckSegment,
     DirectData,
     DiskFile,
     GetFailure,
@@ -358,3 +360,43 @@ def peer(identifier: str | None, fields: Mapping[str, str]) -> FCPMessage:
 
 def end_list_peers(identifier: str | None) -> FCPMessage:
     return _msg("EndListPeers", ("Identifier", identifier))
+
+
+# --- Samizdat's extension (sent only in answer to SamizdatCheck) ----------------------
+
+
+def samizdat_check_segment(info: RequestInfo, seg: CheckSegment) -> FCPMessage:
+    return _msg(
+        "SamizdatCheckSegment",
+        *_about(info),
+        ("Path", seg.path),
+        ("Segment", seg.index),
+        ("Segments", seg.segments),
+        ("Needed", seg.k),
+        ("Blocks", seg.n),
+        ("Found", seg.found),
+        ("Missing", ",".join(str(i) for i in seg.missing)),
+        ("Repaired", seg.repaired),
+        ("Retrievable", seg.retrievable),
+        ("Note", seg.note or None),
+    )
+
+
+def samizdat_check_complete(info: RequestInfo, result: CheckResult) -> FCPMessage:
+    lost: list[tuple[str, object]] = []
+    for n, (path, reason) in enumerate(result.lost):
+        lost += [(f"Lost.{n}.Path", path), (f"Lost.{n}.Reason", reason)]
+    return _msg(
+        "SamizdatCheckComplete",
+        *_about(info),
+        ("URI", result.uri),
+        ("Files", result.files),
+        ("Segments", result.segments),
+        ("Blocks", result.blocks),
+        ("Found", result.found),
+        ("Missing", result.missing),
+        ("Repaired", result.repaired),
+        ("MetadataBlocks", result.metadata_blocks),
+        ("Survives", result.survives),
+        *lost,
+    )

@@ -33,6 +33,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from node.fcp import extensions
 from node.fcp.backend import (
     BackendError,
+    CheckBackend,
+    CheckSegment,
     DirFile,
     DiskFile,
     FCPBackend,
@@ -43,6 +45,7 @@ from node.fcp.backend import (
 )
 from node.fcp.codes import ProtocolErrorCode as PE
 from node.fcp.ops import (
+    CheckOp,
     DDACheck,
     DDAPrepare,
     ExtensionOp,
@@ -99,6 +102,7 @@ class _Connection:
     session: Session
     outbox: MemoryObjectSendStream[Outgoing]
     closing: bool = False
+    tasks: anyio.abc.TaskGroup | None = None  # the connection's own (SamizdatCheck runs there)
 
 
 class FCPServer:
@@ -135,6 +139,7 @@ class FCPServer:
         self._connections.add(conn)
         try:
             async with stream, send, receive, anyio.create_task_group() as tg:
+                conn.tasks = tg
                 tg.start_soon(self._writer, stream, receive, tg.cancel_scope)
                 await self._reader(stream, conn)
         except Exception:
@@ -221,6 +226,9 @@ class FCPServer:
                 if old is not None and old is not conn:
                     self._deliver(old, old.session.close_duplicate())
                 self._names[action.name] = conn
+            elif isinstance(action, Call) and isinstance(action.op, CheckOp):
+                assert conn.tasks is not None
+                conn.tasks.start_soon(self._run_check, conn, action.op)
             elif isinstance(action, Call):
                 try:
                     result: object = await self._execute(action.op, conn.session)
@@ -237,6 +245,22 @@ class FCPServer:
                 await self._perform(conn, conn.session.complete(action.op, result))
             else:
                 self._deliver(conn, [action])
+
+    async def _run_check(self, conn: _Connection, op: CheckOp) -> None:
+        """A SamizdatCheck, beside the connection's other messages (it may take minutes)."""
+
+        def report(segment: CheckSegment) -> None:
+            self._deliver(conn, conn.session.check_segment(op, segment))
+
+        try:
+            if not isinstance(self.backend, CheckBackend):
+                raise BackendError(PE.NOT_SUPPORTED, "this node does not offer SamizdatCheck")
+            result: object = await self.backend.check(op.request, report)
+        except Exception as exc:
+            if not isinstance(exc, FCPProtocolError | BackendError):
+                log.warning("SamizdatCheck failed", exc_info=True)
+            result = exc
+        await self._perform(conn, conn.session.complete(op, result))
 
     def _announce(self, request: object) -> None:
         if not isinstance(request, GetRequest | PutRequest | PutDirRequest):

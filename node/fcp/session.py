@@ -37,6 +37,9 @@ from node.fcp.backend import (
     VERBOSITY_PROGRESS,
     VERBOSITY_PUT_FETCHABLE,
     BackendError,
+    CheckRequest,
+    CheckResult,
+    CheckSegment,
     DataSource,
     DirectData,
     DirFile,
@@ -63,6 +66,7 @@ from node.fcp.backend import (
 from node.fcp.codes import REDIRECT_CODES
 from node.fcp.codes import ProtocolErrorCode as PE
 from node.fcp.ops import (
+    CheckOp,
     DDACheck,
     DDAPrepare,
     ExtensionOp,
@@ -159,6 +163,7 @@ class Session:
         self.watch_mask = -1
         self.running: dict[tuple[str, bool], RequestInfo] = {}  # connection-level requests
         self.subscriptions: dict[str, RequestInfo] = {}
+        self.checks: set[str] = set()  # SamizdatCheck identifiers running
         self._dda: dict[str, _DDAChallenge] = {}
         self.read_dirs: set[str] = set()
         self.write_dirs: set[str] = set()
@@ -171,7 +176,8 @@ class Session:
         if self.phase is Phase.HELLO and msg.name != "ClientHello":
             return self._fatal(PE.CLIENT_HELLO_MUST_BE_FIRST, f"got {msg.name[:60]!r} first")
         try:
-            if self.phase is Phase.READY and ext.is_extension(msg.name):
+            # SamizdatCheck runs like a request (node.fcp.messages), not a one-shot call.
+            if self.phase is Phase.READY and ext.is_extension(msg.name) and not m.is_request(msg):
                 return [Call(ExtensionOp(ext.parse(msg)))]
             parsed = m.parse_client_message(msg)
         except FCPProtocolError as exc:
@@ -252,6 +258,8 @@ class Session:
             if info is None:
                 return [Send(r.protocol_error(PE.NO_SUCH_IDENTIFIER, identifier=msg.identifier))]
             return [Call(UnsubscribeOp(msg.identifier))]
+        if isinstance(msg, m.SamizdatCheck):
+            return self._check(msg)
         if isinstance(msg, m.GetNode):
             return [Call(NodeInfoOp(msg.identifier, msg.with_private, msg.with_volatile))]
         return [Call(PeersOp(msg.identifier, msg.with_metadata, msg.with_volatile))]
@@ -358,6 +366,22 @@ class Session:
                 options=msg.options,
             )
         )
+
+    def _check(self, msg: m.SamizdatCheck) -> list[Action]:
+        if msg.identifier in self.checks or (msg.identifier, False) in self.running:
+            return [Send(r.identifier_collision(msg.identifier, False))]
+        self.checks.add(msg.identifier)
+        info = RequestInfo(
+            client=self.name or "", identifier=msg.identifier, connection=self.connection_id
+        )
+        request = CheckRequest(info=info, uri=msg.uri, repair=msg.repair, local=msg.local)
+        return [Call(CheckOp(request))]
+
+    def check_segment(self, op: CheckOp, segment: CheckSegment) -> list[Action]:
+        """A running check reports a segment (only to the connection that asked)."""
+        if self.phase is not Phase.READY:
+            return []
+        return [Send(r.samizdat_check_segment(op.request.info, segment))]
 
     def _subscribe(self, msg: m.SubscribeUSK) -> list[Action]:
         if msg.identifier in self.subscriptions or (msg.identifier, False) in self.running:
@@ -470,6 +494,13 @@ class Session:
                 return [Send(x) for x in ext.replies(op.request, result)]
             except FCPProtocolError as exc:
                 return [Send(self._error(exc))]
+        if isinstance(op, CheckOp):
+            info = op.request.info
+            self.checks.discard(info.identifier)
+            if isinstance(result, CheckResult):
+                return [Send(r.samizdat_check_complete(info, result))]
+            assert isinstance(result, GetFailure)
+            return [Send(x) for x in self._terminal(info, result, False)]
         return []
 
     def _no_such(self, identifier: str, global_: bool) -> FCPMessage:
@@ -487,6 +518,9 @@ class Session:
         if isinstance(op, SubscribeOp):
             identifier = op.subscription.info.identifier
             self.subscriptions.pop(identifier, None)
+        if isinstance(op, CheckOp):
+            identifier = op.request.info.identifier
+            self.checks.discard(identifier)
         if isinstance(op, ExtensionOp):
             identifier = op.request.identifier
         if isinstance(op, DDAPrepare):
