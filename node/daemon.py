@@ -36,6 +36,8 @@ from node.client.node_network import NodeNetwork
 from node.client.requests import RequestManager
 from node.fcp.node_backend import NodeBackend
 from node.fcp.server import serve_fcp
+from node.gateway.app import Gateway, GatewaySettings
+from node.gateway.server import serve_gateway
 from node.net.datadir import DataDir, DataDirError, default_data_dir
 from node.net.noderef import NodeRefError, SignedNodeRef, make_noderef, parse_noderef
 from node.net.runtime import NodeRuntime
@@ -159,11 +161,14 @@ async def running_node(
     *,
     fcp_host: str = "127.0.0.1",
     fcp_port: int | None = 9481,
+    http_host: str = "127.0.0.1",
+    http_port: int | None = None,
     processes: bool = True,
 ) -> AsyncIterator[NodeServices]:
-    """Start a whole node (runtime, client layer, FCP) and stop it on exit.
+    """Start a whole node (runtime, client layer, FCP, gateway) and stop it on exit.
 
     ``fcp_port=None`` runs no FCP server (in-process users); 0 picks a free port.
+    ``http_port`` likewise for the browser gateway (``node run`` passes 8888).
     """
     async with anyio.create_task_group() as tg:
         runtime = NodeRuntime(settings)
@@ -175,6 +180,7 @@ async def running_node(
             async with (
                 Client(NodeNetwork(runtime), processes=processes) as client,
                 RequestManager(client, database) as manager,
+                contextlib.AsyncExitStack() as stack,
             ):
                 backend = NodeBackend(manager, runtime)
                 services = NodeServices(runtime, client, manager, backend)
@@ -182,6 +188,15 @@ async def running_node(
                 if fcp_port is not None:
                     services.ports["fcp_port"] = await tg.start(
                         partial(serve_fcp, backend, host=fcp_host, port=fcp_port)
+                    )
+                if http_port is not None:
+                    gateway = Gateway(
+                        client, manager, runtime,
+                        GatewaySettings.from_config(datadir.read_config(), host=http_host),
+                    )  # fmt: skip
+                    await stack.enter_async_context(gateway)
+                    services.ports["http_port"] = await tg.start(
+                        partial(serve_gateway, gateway, host=http_host, port=http_port)
                     )
                 yield services
                 tg.cancel_scope.cancel()
@@ -192,7 +207,13 @@ async def running_node(
 async def _serve_until_signalled(settings: NodeSettings, args: argparse.Namespace) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with (
-            running_node(settings, fcp_host=args.fcp_bind, fcp_port=args.fcp_port) as services,
+            running_node(
+                settings,
+                fcp_host=args.fcp_bind,
+                fcp_port=args.fcp_port,
+                http_host=args.http_bind,
+                http_port=args.http_port,
+            ) as services,
             anyio.create_task_group() as tg,
         ):
             tg.start_soon(_status_writer, services.runtime, services.ports)
