@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parsers(subparsers)
     add_sim_parser(subparsers)
     testnet.add_parser(subparsers)
+    from tui.cli import add_parser as add_tui_parser
+
+    add_tui_parser(subparsers)
     return parser
 
 
