@@ -1,0 +1,1 @@
+"""Widgets shared by the screens: navigation, connection banner, meters."""
