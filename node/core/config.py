@@ -126,7 +126,20 @@ class Config:
     large-scale disorder."""
 
     swap_timeout: float = 30.0
-    """Seconds the initiator of a swap waits for the reply."""
+    """Seconds the initiator of a swap waits for the reply (relays wait a share
+    of it that shrinks along the walk, so the downstream gives up first)."""
+
+    swap_commit_timeout: float = 30.0
+    """Seconds the initiator keeps repeating SwapCommit after it took the
+    endpoint's location and before SwapComplete comes back. The endpoint and
+    the relays keep the walk's state for ``swap_timeout + 2 * swap_commit_timeout``
+    after the reply, so every repeat finds the path: a lost message (or a link
+    that drops and comes back within the window) costs a repeat, not a
+    duplicated location."""
+
+    swap_retry_interval: float = 5.0
+    """Seconds between repeats of SwapCommit: links are reliable while up, so a
+    repeat is only for a link that dropped and came back, or a slow path."""
 
     max_swap_peers: int = 64
     """Most neighbour locations carried in a swap message (bounds its size)."""

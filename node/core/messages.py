@@ -321,6 +321,31 @@ class SwapRejected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SwapCommit:
+    """The initiator took the endpoint's location: the endpoint must take its own.
+
+    Sent down the walk only when both ends decided to swap; repeated every
+    ``swap_retry_interval`` until :class:`SwapComplete` comes back."""
+
+    TYPE: ClassVar[str] = "swap_commit"
+    uid: int = field(metadata=_UID)
+
+    def __post_init__(self) -> None:
+        _check_uid(self.uid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwapComplete:
+    """The endpoint has taken the initiator's location (answer to every SwapCommit)."""
+
+    TYPE: ClassVar[str] = "swap_complete"
+    uid: int = field(metadata=_UID)
+
+    def __post_init__(self) -> None:
+        _check_uid(self.uid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LocationUpdate:
     """The sender's location changed (after a swap): update the peer table."""
 
@@ -347,6 +372,8 @@ Message = (
     | SwapRequest
     | SwapReply
     | SwapRejected
+    | SwapCommit
+    | SwapComplete
     | LocationUpdate
 )
 
@@ -368,6 +395,8 @@ MESSAGE_TYPES: dict[str, type] = {
         SwapRequest,
         SwapReply,
         SwapRejected,
+        SwapCommit,
+        SwapComplete,
         LocationUpdate,
     )
 }

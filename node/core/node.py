@@ -61,6 +61,8 @@ from node.core.messages import (
     RejectedLoop,
     RejectedOverload,
     RouteNotFound,
+    SwapCommit,
+    SwapComplete,
     SwapRejected,
     SwapReply,
     SwapRequest,
@@ -95,6 +97,8 @@ _HANDLERS: dict[type, Handler] = {
     SwapRequest: swapping.on_swap_request,
     SwapReply: swapping.on_swap_reply,
     SwapRejected: swapping.on_swap_rejected,
+    SwapCommit: swapping.on_swap_commit,
+    SwapComplete: swapping.on_swap_complete,
     LocationUpdate: _on_location_update,
 }
 
@@ -115,7 +119,9 @@ class Node:
         "recent",
         "ref",
         "rng",
+        "swap_lock",
         "swaps",
+        "swaps_committed",
         "swaps_done",
         "verify",
     )
@@ -156,6 +162,8 @@ class Node:
         self.last_announce = -1e300
         self.swaps: dict[int, swapping.Swap] = {}
         self.own_swap: int | None = None
+        self.swap_lock: swapping.Lock | None = None
+        self.swaps_committed: dict[int, PeerId] = {}
         self.swaps_done = 0
         self.failures = FailureTable(self.config.failure_table_ttl, self.config.failure_table_size)
         self._fold = FoldRef(ref=ref, location=location)
@@ -213,10 +221,7 @@ class Node:
         st = self.pending.get(token)
         if st is not None:
             return routing.timed_out(self, st, now)
-        sw = self.swaps.get(token)
-        if sw is not None:
-            return swapping.abandon(self, token, sw, now)
-        return []
+        return swapping.on_timer(self, token, now)
 
     def block_looked_up(self, token: int, block: Block | None, now: float) -> list[Action]:
         """The answer to ``LookupBlock(token=token)``: the block, or None."""
@@ -358,8 +363,8 @@ class Node:
         actions: list[Action] = []
         for st in [st for st in self.pending.values() if st.downstream == peer]:
             actions += routing.link_lost(self, st, now)
-        for uid, sw in [(u, s) for u, s in self.swaps.items() if s.downstream == peer]:
-            actions += swapping.abandon(self, uid, sw, now, force=True)
+        if self.swaps:
+            actions += swapping.link_lost(self, peer, now)
         cfg = self.config
         if (
             self.opennet

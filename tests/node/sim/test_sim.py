@@ -43,9 +43,16 @@ def test_darknet_swapping_orders_locations_and_routes() -> None:
     p = Params(nodes=300, requests=800, seed=3, mode="darknet", swap_rounds=0)
     net = build(p)
     before = route_quality(net)
+    locations = sorted(node.location for node in net.nodes)
     swap(net, 40)
     after = route_quality(net)
     assert after < 0.75 * before
+    assert sum(node.swaps_done for node in net.nodes) > 300
+    assert sorted(node.location for node in net.nodes) == locations  # swaps only exchange
+    for node in net.nodes:  # every swap finished, and peers know where everyone is
+        assert node.swaps == {} and node.own_swap is None and node.swap_lock is None
+        for peer_id, peer in node.peers.by_id.items():
+            assert peer.location == net.nodes[net.index[peer_id]].location
     r, _ = run(Params(nodes=300, requests=800, seed=3, mode="darknet", swap_rounds=40))
     assert r["success_rate"] >= 0.9
     assert r["ideal_success_rate"] >= 0.95
