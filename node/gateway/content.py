@@ -193,7 +193,9 @@ async def _usk(gw: Gateway, request: Request, usk: USKURI) -> Response | None:
                 refresh=gw.settings.refresh,
             ),
         )
-    if known is not None and known > usk.edition:
+    if known is not None and known > usk.edition and not any(usk.path):
+        # the site's front page moves to the newest edition; pages inside an
+        # edition stay in it (a page may not exist in the next) and note it
         return _redirect(gateway_path(replace(usk, edition=known)), request)
     gw.fetches.check_usk(usk)
     return None
@@ -297,7 +299,7 @@ def _edition_notice(gw: Gateway, usk: USKURI, page: bytes) -> bytes:
     latest = gw.client.editions.get(usk)
     if latest is None or latest <= usk.edition:
         return page
-    link = pages.href(gateway_path(replace(usk, edition=latest)))
+    link = pages.href(gateway_path(replace(usk, edition=latest, path=())))
     notice = (
         '<div role="status" style="background:#fff4c2;color:#000;padding:.5em 1em;'
         'border-bottom:2px solid #c9a800;font:16px sans-serif">'
@@ -329,7 +331,7 @@ def _warning(
 # --- bodies and ranges -------------------------------------------------------------------
 
 
-class Unsatisfiable(ValueError):
+class Unsatisfiable(Exception):
     """The range starts past the end (416)."""
 
 
@@ -360,10 +362,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         last = int(last_text) if last_text else size - 1
     except ValueError:
         return None
-    if first < 0 or last < first:
-        return None
     if first >= size:
         raise Unsatisfiable(header)
+    if first < 0 or last < first:
+        return None
     return first, min(last, size - 1)
 
 

@@ -188,13 +188,16 @@ def _target(kind: str, key_text: str, name: str) -> tuple[str, str | None]:
         new_key = str(uri)
     if kind == "usk":
         if isinstance(uri, USKURI):
-            return str(uri), new_key
-        site = uri.docname or name
-        usk = USKURI(key=uri.key, crypto_key=uri.crypto_key, extra=uri.extra, site=site, edition=0)
-        return str(usk), new_key
-    if isinstance(uri, USKURI):
+            target = str(uri)
+        else:
+            site = uri.docname or name
+            target = str(USKURI(key=uri.key, crypto_key=uri.crypto_key, extra=uri.extra,
+                                site=site, edition=0))  # fmt: skip
+    elif isinstance(uri, USKURI):
         raise UploadRejected("an SSK insert needs an SSK@ insert key, not a USK@ one")
-    return str(uri if uri.docname else uri.with_docname(name)), new_key
+    else:
+        target = str(uri if uri.docname else uri.with_docname(name))
+    return target, (target if new_key else None)
 
 
 def _start(gw: Gateway, request: Request, fields: dict[str, str], files: list[_Part]) -> Response:
