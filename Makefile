@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/samizdat
+	$(BIN)/samizdat tui --start-node --node-log samizdat-node.log
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
