@@ -144,15 +144,21 @@ class DataNotFound:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouteNotFound:
-    """No more peers to try downstream; ``htl`` is what is left for backtracking."""
+    """No more peers to try downstream; ``htl`` is what is left for backtracking.
+
+    ``held`` (inserts only) says that some node downstream keeps the block in
+    its store or cache: the insert ran out of network, not out of luck."""
 
     TYPE: ClassVar[str] = "route_not_found"
     uid: int = field(metadata=_UID)
     htl: int = field(metadata=_HTL)
+    held: bool = False
 
     def __post_init__(self) -> None:
         _check_uid(self.uid)
         _check_htl(self.htl)
+        if type(self.held) is not bool:
+            raise _bad("held must be a bool")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,15 +34,19 @@ origin has no upstream and reports with a ``*Done`` action instead of a reply)::
     ROUTING  route: peer p, decremented HTL > 0  send to p, SetTimer           WAITING
     ROUTING  route: decremented HTL = 0          DataNotFound / InsertReply /  DONE
                                                  AnnounceReply upstream
-    ROUTING  route: no untried peer, or          RouteNotFound(htl) upstream   DONE
-             max_attempts peers tried
+    ROUTING  route: no untried peer, or          RouteNotFound(htl, held)      DONE
+             max_attempts peers tried            upstream (insert held by
+                                                 nobody: StoreBlock first);
+                                                 origin: insert held ->
+                                                 INSERTED
     ROUTING  route: deadline passed              RouteNotFound(0) upstream     DONE
     WAITING  DataFound from p (verified)         cache, fold, send upstream    DONE
     WAITING  DataNotFound from p                 failure table, send upstream  DONE
     WAITING  InsertReply / AnnounceReply from p  send upstream                 DONE
     WAITING  InsertCollision from p (verified)   send upstream                 DONE
     WAITING  AnnounceOffer from p                relay upstream / ConnectTo    WAITING
-    WAITING  RouteNotFound(h) from p             htl = min(htl, h); route      ROUTING
+    WAITING  RouteNotFound(h, held) from p       htl = min(htl, h); note held; ROUTING
+                                                 route
     WAITING  RejectedLoop from p                 route                         ROUTING
     WAITING  RejectedOverload from p             back off p; route             ROUTING
     WAITING  timer past attempt deadline         back off p; route             ROUTING
@@ -113,6 +117,7 @@ class Pending:
         "client_id",
         "deadline",
         "downstream",
+        "held",
         "htl",
         "kind",
         "looking_up",
@@ -155,6 +160,7 @@ class Pending:
         self.block: Block | None = None
         self.ref = b""
         self.offers = 0
+        self.held = False  # insert: a node at or past us keeps the block
 
 
 # --- arrivals -----------------------------------------------------------------
@@ -253,8 +259,10 @@ def looked_up(node: Node, st: Pending, block: Block | None, now: float) -> list[
     if st.upstream is not None:
         if node.peers.nearest_distance(st.target) > node.distance_to(st.target):
             actions.append(StoreBlock(block=new, area=Area.STORE))
+            st.held = True
         elif st.received_htl <= node.config.cache_max_htl:
             actions.append(StoreBlock(block=new, area=Area.CACHE))
+            st.held = True
     actions += route(node, st, now)
     return actions
 
@@ -337,14 +345,27 @@ def end_exhausted(node: Node, st: Pending, now: float) -> list[Action]:
 
 
 def end_no_route(node: Node, st: Pending, htl: int, *, timed_out: bool = False) -> list[Action]:
-    """No peer is left (or time ran out): RouteNotFound with what HTL is left."""
+    """No peer is left (or time ran out): RouteNotFound with what HTL is left.
+
+    An insert that ran out of network is a success if someone keeps the block:
+    the node where it ends keeps it in its store if nobody at or past it does
+    (the *sink* of a network smaller than the HTL: greedy requests end there
+    too), and ``held`` tells the origin, which reports INSERTED."""
     up = st.upstream
+    actions: list[Action] = []
+    if st.op is Op.INSERT and not timed_out and not st.held and up is not None:
+        assert st.block is not None
+        actions.append(StoreBlock(block=st.block, area=Area.STORE))
+        st.held = True
     if up is not None:
-        return finish(node, st, [Send(peer=up, message=RouteNotFound(uid=st.uid, htl=htl))])
+        actions.append(Send(peer=up, message=RouteNotFound(uid=st.uid, htl=htl, held=st.held)))
+        return finish(node, st, actions)
     outcome = Outcome.TIMED_OUT if timed_out else Outcome.ROUTE_NOT_FOUND
     if st.op is Op.REQUEST:
         return finish(node, st, [RequestDone(client_id=st.client_id, outcome=outcome)])
     if st.op is Op.INSERT:
+        if st.held and not timed_out:
+            outcome = Outcome.INSERTED
         return finish(node, st, [InsertDone(client_id=st.client_id, outcome=outcome)])
     return finish(node, st, [AnnounceDone(client_id=st.client_id, offers=st.offers)])
 
@@ -440,6 +461,8 @@ def on_route_not_found(node: Node, peer: PeerId, msg: RouteNotFound, now: float)
         return []
     if msg.htl < st.htl:
         st.htl = msg.htl
+    if msg.held and st.op is Op.INSERT:
+        st.held = True
     return route(node, st, now)
 
 

@@ -246,12 +246,48 @@ def test_insert_stores_at_the_closest_node_and_caches_elsewhere() -> None:
     block = block_at(0.6)  # node 3 (0.6) is the closest node
     net.apply(pid(0), net.nodes[pid(0)].start_insert(block, 4, 0.0))
     net.run()
-    # A line runs out of nodes before the insert runs out of HTL.
-    assert net.done(InsertDone) == [InsertDone(client_id=4, outcome=Outcome.ROUTE_NOT_FOUND)]
+    # A line runs out of nodes before the insert runs out of HTL: nodes keep the
+    # block, so it is inserted (RouteNotFound carries ``held`` back).
+    assert net.done(InsertDone) == [InsertDone(client_id=4, outcome=Outcome.INSERTED)]
+    assert all(m.held for _, _, m in net.sent(RouteNotFound))  # type: ignore[union-attr]
     assert [htl for _, _, htl in _hops(net, Insert)] == [5, 4, 3, 2]
     areas = {w: s[block.routing_key][1] for w, s in net.stores.items() if block.routing_key in s}
     # The inserter keeps nothing; node 3 is closer than all its peers; the rest cache.
     assert areas == {pid(1): Area.CACHE, pid(2): Area.CACHE, pid(3): Area.STORE, pid(4): Area.CACHE}
+
+
+def test_insert_into_a_network_smaller_than_htl_is_inserted_and_found() -> None:
+    # Three nodes, HTL 18: every hop sees HTL > cache_max_htl, nobody is closer
+    # than all its peers except maybe one; the sink of the path keeps the block.
+    for dec in (True, False):
+        net = line(3)
+        fix_htl_links(net, dec_at_max=dec)
+        block = block_at(0.1)  # nearest to node 0, the inserter, which keeps nothing
+        net.apply(pid(0), net.nodes[pid(0)].start_insert(block, 1, 0.0))
+        net.run()
+        assert net.done(InsertDone) == [InsertDone(client_id=1, outcome=Outcome.INSERTED)]
+        holders = [w for w, s in net.stores.items() if block.routing_key in s]
+        assert holders and pid(0) not in holders
+        net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, block.routing_key, 2, 1.0))
+        net.run()
+        assert net.done(RequestDone)[-1].outcome is Outcome.FOUND  # type: ignore[union-attr]
+
+
+def test_insert_that_no_peer_accepts_is_route_not_found() -> None:
+    lone = MiniNet()
+    lone.add(0, 0.5)
+    lone.apply(pid(0), lone.nodes[pid(0)].start_insert(block_at(0.3), 1, 0.0))
+    lone.run()
+    assert lone.done(InsertDone) == [InsertDone(client_id=1, outcome=Outcome.ROUTE_NOT_FOUND)]
+    # The only peer rejects it (overloaded): nobody holds it.
+    net = line(2)
+    origin = net.nodes[pid(0)]
+    acts = origin.start_insert(block_at(0.3), 2, 0.0)
+    acts = origin.block_looked_up(acts[0].token, None, 0.0)  # type: ignore[union-attr]
+    uid = acts[0].message.uid  # type: ignore[union-attr]
+    assert origin.receive(pid(1), RejectedOverload(uid=uid), 0.1) == [
+        InsertDone(client_id=2, outcome=Outcome.ROUTE_NOT_FOUND)
+    ]
 
 
 def test_insert_ends_with_insert_reply_when_htl_runs_out() -> None:
