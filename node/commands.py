@@ -178,14 +178,27 @@ class _NoNode(Exception):
 async def _connected(ctx: Ctx, command: Callable[[Ctx, FCPClient], Awaitable[int]]) -> int:
     where = f"{ctx.host}:{ctx.port}"
     try:
-        async with FCPClient.connect(ctx.host, ctx.port, timeout=10.0) as fcp:
-            return await command(ctx, fcp)
+        try:
+            async with FCPClient.connect(ctx.host, ctx.port, timeout=10.0) as fcp:
+                return await command(ctx, fcp)
+        except BaseExceptionGroup as group:  # the client's task group wraps what we raise
+            raise _first(group) from None
     except FCPConnectionError as exc:
         if "cannot reach" in str(exc):
             raise _NoNode(
                 f"no node answers at {where}: start one with `samizdat node run`"
             ) from None
         raise
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a task group's exception group (not a cancellation)."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        if not isinstance(exc, anyio.get_cancelled_exc_class()):
+            return exc
+    return group.exceptions[0]
 
 
 def _describe(exc: FCPError) -> str:

@@ -82,19 +82,27 @@ class FCPClient:
                 f"cannot reach the node's FCP port at {host}:{port} ({exc}); is the node running?"
             ) from None
         client = cls(stream, name or new_identifier("samizdat-client"))
-        async with (
-            stream,
-            client._events_send,
-            client._events_recv,
-            anyio.create_task_group() as tg,
-        ):
-            with anyio.fail_after(timeout):
-                await client._hello()
-            tg.start_soon(client._reader)
-            try:
-                yield client
-            finally:
-                tg.cancel_scope.cancel()
+        try:
+            async with (
+                stream,
+                client._events_send,
+                client._events_recv,
+                anyio.create_task_group() as tg,
+            ):
+                with anyio.fail_after(timeout):
+                    await client._hello()
+                tg.start_soon(client._reader)
+                try:
+                    yield client
+                finally:
+                    tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # What the caller raised inside ``async with`` comes back wrapped by our
+            # task group: hand it back as it was raised (GetFailedError, not a group).
+            leaves = _leaves(group)
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
 
     # --- Plumbing ----------------------------------------------------------------
 
@@ -613,6 +621,16 @@ class FCPClient:
             (done.get("ReadDirectoryAllowed") or "").lower() == "true",
             (done.get("WriteDirectoryAllowed") or "").lower() == "true",
         )
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out += _leaves(exc)
+        elif not isinstance(exc, anyio.get_cancelled_exc_class()):
+            out.append(exc)
+    return out
 
 
 __all__ = [
