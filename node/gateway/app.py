@@ -167,6 +167,7 @@ class Gateway:
             Route("/insert", post_insert, methods=["POST"]),
             Route("/peers", self.peers),
             Route("/peers/add", self.peer_add, methods=["POST"]),
+            Route("/unfiltered", self.unfiltered, methods=["POST"]),
             Route("/status", self.status),
             Route(EXTERNAL_LINK_PATH, self.external_link),
             Route("/favicon.ico", self.no_favicon),
@@ -191,7 +192,10 @@ class Gateway:
         current = request.cookies.get(SESSION_COOKIE)
         if current and 16 <= len(current) <= 64:
             return current, False
-        return Sessions.new_id(), True
+        fresh: str | None = getattr(request.state, "new_session", None)
+        if fresh is None:
+            fresh = request.state.new_session = Sessions.new_id()
+        return fresh, True
 
     def render(
         self,
@@ -429,6 +433,26 @@ class Gateway:
         ]  # fmt: skip
         body = "<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows) + "</dl>"
         return self.render(request, pages.layout("Node status", body, here="/status"))
+
+    async def unfiltered(self, request: Request) -> Response:
+        """The confirmation of the ?filter=off warning: a link that works for this session."""
+        form = await self.checked_form(request)
+        if form is None:
+            return self.forbidden(request)
+        if not self.settings.allow_filter_off:
+            return self.render(
+                request,
+                pages.error_page("Not allowed", "unfiltered viewing is off"),
+                status_code=403,
+            )
+        path = form.get("path", "")
+        try:
+            key = parse_key_path(path.lstrip("/"))
+        except BadKey as exc:
+            return self.render(request, pages.error_page("Not a key", str(exc)), status_code=400)
+        session, _ = self.session(request)
+        grant = self.sessions.grant(session, "unfiltered", key.gateway_path)
+        return RedirectResponse(f"{key.gateway_path}?filter=off&grant={grant}", status_code=303)
 
     async def external_link(self, request: Request) -> Response:
         address = request.query_params.get("url", "")

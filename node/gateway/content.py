@@ -241,19 +241,29 @@ async def _serve(
     gw: Gateway, request: Request, key: KeyPath, fetch: Fetch, *, download: bool, filter_off: bool
 ) -> Response:
     assert fetch.mime is not None and fetch.size is not None
+    session, _ = gw.session(request)
+    grant = request.query_params.get("grant")
     if download:
-        return _body(request, key, fetch, mime="application/octet-stream", attachment=True)
+        if gw.sessions.check_grant(session, "download", key.gateway_path, grant):
+            return _body(request, key, fetch, mime="application/octet-stream", attachment=True)
+        # a page's own link or GET form cannot skip the warning: no valid grant
+        return _warning(
+            gw,
+            request,
+            key,
+            fetch.mime,
+            fetch.size,
+            "the link to save it did not come from this gateway's warning page",
+        )
     if filter_off:
-        if request.query_params.get("risk") != "accepted":
-            return gw.render(
-                request,
-                pages.filter_off_warning(
-                    key=str(key.uri),
-                    proceed=key.gateway_path + "?filter=off&risk=accepted",
-                    back=key.gateway_path,
-                ),
-            )
-        return _body(request, key, fetch, mime=fetch.mime, attachment=False)
+        if gw.sessions.check_grant(session, "unfiltered", key.gateway_path, grant):
+            return _body(request, key, fetch, mime=fetch.mime, attachment=False)
+        return gw.render(
+            request,
+            lambda token: pages.filter_off_warning(
+                key=str(key.uri), path=key.gateway_path, back=key.gateway_path, token=token
+            ),
+        )
     how = plan(fetch.mime)
     if how is Handling.FILTER and fetch.size <= MAX_FILTER_BYTES:
         result = await _filtered(gw, key, fetch)
@@ -316,6 +326,8 @@ def _edition_notice(gw: Gateway, usk: USKURI, page: bytes) -> bytes:
 def _warning(
     gw: Gateway, request: Request, key: KeyPath, claimed: str, size: int | None, reason: str
 ) -> Response:
+    session, _ = gw.session(request)
+    grant = gw.sessions.grant(session, "download", key.gateway_path)
     return gw.render(
         request,
         pages.download_warning(
@@ -323,7 +335,7 @@ def _warning(
             claimed=claimed.split(";")[0],
             size=size,
             reason=reason,
-            download=key.gateway_path + "?download=1",
+            download=f"{key.gateway_path}?download=1&grant={grant}",
         ),
     )
 

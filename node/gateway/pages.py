@@ -109,7 +109,7 @@ def download_warning(
     return layout("Download warning", body)
 
 
-def filter_off_warning(*, key: str, proceed: str, back: str) -> str:
+def filter_off_warning(*, key: str, path: str, back: str, token: str) -> str:
     body = (
         '<div class="warning"><p><strong>You asked to see this page unfiltered.</strong></p>'
         "<p>The content filter removes everything in a page that could make your browser "
@@ -120,8 +120,10 @@ def filter_off_warning(*, key: str, proceed: str, back: str) -> str:
         "blocks most outside loads, but it is a second line of defence, not a filter.</p>"
         "</div>"
         f"<p>Key: <code>{esc(key)}</code></p>"
-        f'<p><a href="{href(back)}">Back to the filtered page</a> · '
-        f'<a href="{href(proceed)}">Show it unfiltered anyway</a></p>'
+        f'<p><a href="{href(back)}">Back to the filtered page</a></p>'
+        f'<form method="post" action="/unfiltered">{csrf_input(token)}'
+        f'<input type="hidden" name="path" value="{esc(path)}">'
+        "<button>Show it unfiltered anyway</button></form>"
     )
     return layout("Unfiltered content", body)
 

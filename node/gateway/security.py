@@ -136,6 +136,21 @@ class Sessions:
     def token(self, session: str) -> str:
         return b64encode(hash_for("samizdat/gateway-csrf/v1", self._secret, session.encode()))
 
+    def grant(self, session: str, what: str, path: str) -> str:
+        """A link parameter allowing ``what`` on ``path`` to this session only.
+
+        The gateway's own warning pages put it in the link they offer (to save a
+        file, to see a page unfiltered); a freesite cannot compute or read it, so
+        a page's form or link cannot skip the warning by adding the query itself.
+        """
+        material = f"{what}\x00{session}\x00{path}".encode()
+        return b64encode(hash_for("samizdat/gateway-grant/v1", self._secret, material))[:32]
+
+    def check_grant(self, session: str | None, what: str, path: str, grant: str | None) -> bool:
+        if not session or not grant:
+            return False
+        return hmac.compare_digest(self.grant(session, what, path), grant)
+
     def check(self, session: str | None, token: str | None) -> bool:
         if not session or not token:
             return False

@@ -71,3 +71,11 @@ class LocalStoreNetwork:
     async def insert(self, block: Block) -> None:
         assert self.runtime.store is not None
         await self.runtime.store.put(block, StoreArea.STORE)
+
+
+async def download_link(http: httpx.AsyncClient, path: str) -> str:
+    """The "save the file" link of the warning page for ``path`` (it carries a grant)."""
+    page = await http.get(path.partition("?")[0] + "?download=1")
+    match = re.search(r'href="([^"]+\?download=1&amp;grant=[^"]+)"', page.text)
+    assert match, f"no download link on the warning page of {path}"
+    return match.group(1).replace("&amp;", "&")

@@ -14,7 +14,7 @@ from crypto.uri import USKURI
 from node.client.manifest import SiteFile
 from node.gateway.content import Unsatisfiable, parse_range
 
-from .gateway_env import memory_gateway
+from .gateway_env import csrf_token, memory_gateway
 
 pytestmark = pytest.mark.anyio
 
@@ -102,12 +102,19 @@ async def test_downloads_after_a_warning_page() -> None:
         warning = await env.http.get(f"/{site}/archive.zip")
         assert warning.status_code == 200 and "Download warning" in warning.text
         assert "application/zip" in warning.text and "cannot vouch" in warning.text
-        link = re.search(r'href="([^"]+\?download=1)"', warning.text)
-        assert link and link.group(1) == f"/{site}/archive.zip?download=1"
-        got = await env.http.get(link.group(1))
+        link = re.search(r'href="([^"]+\?download=1&amp;grant=[^"]+)"', warning.text)
+        assert link and link.group(1).startswith(f"/{site}/archive.zip?download=1&amp;grant=")
+        got = await env.http.get(link.group(1).replace("&amp;", "&"))
         assert got.headers["content-type"] == "application/octet-stream"
         assert got.headers["content-disposition"] == "attachment; filename*=UTF-8''archive.zip"
         assert got.content == site_files()["archive.zip"].data
+        # a page's link or GET form can add ?download=1, but not the session's grant
+        for forged in ("?download=1", "?download=1&grant=AAAA", "?download=1&grant="):
+            r = await env.http.get(f"/{site}/index.html{forged}")
+            assert "Download warning" in r.text and "content-disposition" not in r.headers
+        env.http.cookies.clear()  # another browser session: the grant is not valid there
+        r = await env.http.get(link.group(1).replace("&amp;", "&"))
+        assert "content-disposition" not in r.headers
 
 
 async def test_ranges() -> None:
@@ -182,8 +189,14 @@ async def test_filter_off_is_refused_unless_the_node_allows_it() -> None:
         site = await env.client.put_site(site_files())
         warn = await env.http.get(f"/{site}/?filter=off")
         assert warn.status_code == 200 and "IP address" in warn.text
-        assert "<script" not in warn.text
-        raw = await env.http.get(f"/{site}/?filter=off&risk=accepted")
+        assert "<script" not in warn.text and 'action="/unfiltered"' in warn.text
+        forged = await env.http.get(f"/{site}/?filter=off&grant=AAAA&risk=accepted")
+        assert "IP address" in forged.text  # a page's GET form cannot confirm for the reader
+        token = await csrf_token(env.http)
+        assert (await env.http.post("/unfiltered", data={"path": f"/{site}/"})).status_code == 403
+        r = await env.http.post("/unfiltered", data={"path": f"/{site}/", "csrf": token})
+        assert r.status_code == 303 and "filter=off&grant=" in r.headers["location"]
+        raw = await env.http.get(r.headers["location"])
         assert raw.content == PAGE and raw.headers["content-type"].startswith("text/html")
         assert "script-src 'none'" in raw.headers["content-security-policy"]
 

@@ -17,7 +17,7 @@ from node.daemon import NodeServices, running_node
 from node.net.noderef import parse_noderef
 from node.net.settings import NodeSettings
 
-from .gateway_env import LocalStoreNetwork, csrf_token
+from .gateway_env import LocalStoreNetwork, csrf_token, download_link
 
 pytestmark = pytest.mark.anyio
 
@@ -73,11 +73,12 @@ async def test_real_node_serves_pages_files_and_ranges_over_tcp(tmp_path: Path) 
             assert r.status_code == 200 and r.text.endswith("<p>hello</p></body></html>")
             assert r.headers["x-content-type-options"] == "nosniff"
             assert "server" not in r.headers  # uvicorn's banner is off
-            r = await http.get(f"/{big}?download=1")
+            link = await download_link(http, f"/{big}")
+            r = await http.get(link)
             assert r.status_code == 200 and r.content == blob
-            r = await http.get(f"/{big}?download=1", headers={"range": "bytes=5000000-5000099"})
+            r = await http.get(link, headers={"range": "bytes=5000000-5000099"})
             assert r.status_code == 206 and r.content == blob[5_000_000:5_000_100]
-            async with http.stream("GET", f"/{big}?download=1") as streamed:
+            async with http.stream("GET", link) as streamed:
                 assert streamed.headers["content-length"] == str(len(blob))
                 got = b"".join([chunk async for chunk in streamed.aiter_bytes()])
             assert got == blob

@@ -13,7 +13,7 @@ from node.client.manifest import SiteFile
 from node.client.requests import RequestState
 from node.gateway.security import CSP_PAGES
 
-from .gateway_env import csrf_token, memory_gateway
+from .gateway_env import csrf_token, download_link, memory_gateway
 
 pytestmark = pytest.mark.anyio
 
@@ -174,7 +174,7 @@ async def test_insert_form_single_file_and_directory() -> None:
         assert done.result_uri and done.result_uri.endswith("/report.pdf")
         page = await env.http.get(f"/{done.result_uri}")
         assert "Download warning" in page.text  # a PDF is not shown inline
-        got = await env.http.get(f"/{done.result_uri}?download=1")
+        got = await env.http.get(await download_link(env.http, f"/{done.result_uri}"))
         assert got.content == body
 
         files = [
