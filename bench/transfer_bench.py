@@ -522,6 +522,9 @@ def report(hops: int, ours: list[Figure], base: list[Figure], rss: tuple[int, in
             total = sum(f.cpu_ms_per_block)
             print(f"{label}, {f.in_flight:>2} in flight: {cells}  (sum {total:.2f})")
     hwm, now, friend = rss
+    if not hwm:
+        print("\nidle RSS: skipped")
+        return
     print(
         f"\nidle node with {HUB_FRIENDS} peers: "
         f"VmHWM {hwm / 1024:.1f} MiB, VmRSS {now / 1024:.1f} MiB"
