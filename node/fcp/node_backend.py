@@ -246,6 +246,8 @@ class NodeBackend:
                 continue
             if not status.global_queue and status.client_name != client:
                 continue
+            if status.global_queue and not include_global:
+                continue  # global requests are on the global queue, not the client's own
             result.append(self._status(status))
         return result
 

@@ -2,12 +2,15 @@
 
 The tests of ``test_conformance`` that do not look inside the FakeBackend run
 unchanged here, with ``running_node`` swapped for three real nodes (darknet
-friends on loopback) whose first node's FCP port the tests talk to.
+friends on loopback) whose first node's FCP port the tests talk to. Then a few
+checks only a real node can answer: data inserted at one node is fetched at
+another, a missing key fails with a Freenet code, and ``SamizdatCheck``.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 import pytest
 
 import tests.node.fcp.test_conformance as conformance
+from node.fcp.client import FCPClient, GetFailedError
 from node.fcp.session import SessionConfig
 from tests.node.fcp.helpers import Node
 from tests.node.fcp.real_nodes import real_network
@@ -34,6 +38,13 @@ WIRE_ONLY = [
     "test_malformed_message_gets_error_and_connection_survives",
     "test_wrong_dda_answer_is_refused",
     "test_disconnect_and_garbage_do_not_hurt_the_server",
+    "test_put_fetchable_only_with_its_verbosity_bit",
+    "test_unknown_fields_ignored_and_booleans_case_insensitive",
+    "test_every_request_reply_carries_identifier",
+    "test_persistent_direct_get_data_on_request",
+    "test_disk_access_needs_test_dda",
+    "test_file_hash_proves_read_access",
+    "test_persistent_global_listing_watch_and_remove",
 ]
 
 
@@ -71,3 +82,54 @@ async def test_protocol_errors_on_a_real_node(
     fields: dict[str, str], code: str, real: Path
 ) -> None:
     await conformance.test_protocol_error_codes_keep_the_connection(fields, code)
+
+
+async def test_put_then_get_direct_messages(real: Path) -> None:
+    """As the conformance test, but a real insert reports progress as it goes, and knows
+    its CHK only once every block is encoded (so SimpleProgress may come first)."""
+    async with conformance.running_node() as node, node.raw() as c:
+        fields = {"URI": "CHK@", "Identifier": "p1", "Verbosity": "1"}
+        await c.send("ClientPut", {**fields, "Metadata.ContentType": "text/plain"}, b"hello")
+        replies = await c.until("PutSuccessful")
+        assert all(m["Identifier"] == "p1" for m in replies)
+        assert {m.name for m in replies[:-1]} == {"URIGenerated", "SimpleProgress"}
+        uri = replies[-1]["URI"]
+        assert [m["URI"] for m in replies if m.name == "URIGenerated"] == [uri]
+        await c.send("ClientGet", {"URI": "freenet:" + uri, "Identifier": "g1"})
+        found, data = await c.receive(), await c.receive()
+        assert found.name == "DataFound" and data.name == "AllData"
+        assert found["Metadata.ContentType"] == "text/plain" and found["DataLength"] == "5"
+        assert data["Identifier"] == "g1" and data.data == b"hello"
+
+
+async def test_insert_at_one_node_fetch_at_another(tmp_path: Path) -> None:
+    data = os.urandom(200_000)
+    async with real_network(tmp_path) as nodes:
+        port_a, port_b = nodes[0].ports["fcp_port"], nodes[2].ports["fcp_port"]
+        async with FCPClient.connect(port=port_a) as a, FCPClient.connect(port=port_b) as b:
+            uri = await a.put("CHK@", data, content_type="application/x-test")
+            assert uri == await a.put(
+                "CHK@", data, content_type="application/x-test", get_chk_only=True
+            )
+            got = await b.get(uri)
+            assert got.data == data and got.content_type == "application/x-test"
+            with pytest.raises(GetFailedError) as failed:
+                await b.get("KSK@nobody-inserted-this")
+            assert failed.value.code in (13, 14, 28)
+
+
+async def test_samizdat_check_and_repair(tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+    async with real_network(tmp_path) as nodes:
+        port_a, port_b = nodes[0].ports["fcp_port"], nodes[1].ports["fcp_port"]
+        async with FCPClient.connect(port=port_a) as a, FCPClient.connect(port=port_b) as b:
+            uri = await a.put("CHK@", data, dont_compress=True)
+            segments: list[str] = []
+            done = await b.check(uri, on_segment=lambda m: segments.append(m.name))
+            assert done["Survives"] == "true" and done["Missing"] == "0"
+            assert segments == ["SamizdatCheckSegment"] * int(done["Segments"])
+            assert int(done["Found"]) == int(done["Blocks"]) > 10
+            done = await b.check(uri, repair=True, local=[data])
+            assert done["Repaired"] == "0" and done["Survives"] == "true"
+            with pytest.raises(GetFailedError):
+                await b.check("KSK@nothing-here")
