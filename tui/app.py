@@ -214,8 +214,9 @@ class SamizdatApp(TransferActions, App[None]):
             return
         async with fcp.subscribe_usk(entry["URI"]) as updates:
             async for edition, uri in updates:
-                known = int(entry.get("Edition", "-1"))
-                if edition <= known:
+                # The list may have been reloaded since: find the entry again.
+                entry = next((b for b in self.bookmarks if b["Name"] == name), entry)
+                if edition <= int(entry.get("Edition", "-1")):
                     continue
                 entry["Edition"] = str(edition)
                 await fcp.put_entry("Bookmark", name, {"URI": entry["URI"], "Edition": edition})

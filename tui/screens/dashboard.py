@@ -54,8 +54,8 @@ class DashboardScreen(BaseScreen):
         rout = node.rate_out[-1] if node.rate_out else 0.0
         self.query_one("#rate-in-label", Static).update(f"in  {rin:6.1f} msg/s")
         self.query_one("#rate-out-label", Static).update(f"out {rout:6.1f} msg/s")
-        self.query_one("#rate-in", Sparkline).data = list(node.rate_in) or [0.0]
-        self.query_one("#rate-out", Sparkline).data = list(node.rate_out) or [0.0]
+        self.query_one("#rate-in", Sparkline).data = list(node.rate_in)
+        self.query_one("#rate-out", Sparkline).data = list(node.rate_out)
         warnings = node.warnings()
         box = self.query_one("#warnings", Static)
         box.display = bool(warnings)

@@ -57,8 +57,8 @@ class KeysScreen(BaseScreen):
     NAME = "keys"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("g", "generate", "Generate"),
-        Binding("p", "publish", "Publish site"),
-        Binding("s", "show_insert", "Show insert key"),
+        Binding("p", "publish", "Publish"),
+        Binding("s", "show_insert", "Insert key"),
         Binding("y", "copy", "Copy key"),
         Binding("delete,x", "forget", "Forget"),
     ]
