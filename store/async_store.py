@@ -1,9 +1,12 @@
 """The datastore's async face: :class:`BlockStore` calls run off the event loop, puts group-commit.
 
-Reads (``get``, ``contains``, ``stats``) and ``delete`` go to worker threads
-through ``anyio.to_thread.run_sync`` with a limiter owned by the store, so a slow
-commit never blocks the event loop and the store never takes more than
-:data:`WORKER_THREADS` threads from anyio's shared pool.
+Reads (``get``, ``get_many``, ``contains``, ``stats``) and ``delete`` go to
+worker threads through ``anyio.to_thread.run_sync`` with a limiter owned by the
+store, so a slow commit never blocks the event loop and the store never takes
+more than :data:`WORKER_THREADS` threads from anyio's shared pool. A thread hop
+costs far more than a probe (~100 µs of CPU against a few µs), so
+:meth:`AsyncBlockStore.might_contain` answers "not here" on the event loop from
+the in-memory presence index, and ``get_many`` takes a batch of lookups in one hop.
 
 Puts are **group-committed** (``specs/store.md`` §Group commit): each put's
 block is verified and sealed on a worker thread, then queued for the store's
@@ -23,7 +26,7 @@ and then lets the cancellation go on: it is durable, though unreported.
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -201,6 +204,19 @@ class AsyncBlockStore:
 
     async def get(self, routing_key: bytes) -> Block | None:
         return await self._run(lambda: self._store.get(routing_key))
+
+    async def get_many(self, routing_keys: Sequence[bytes]) -> list[Block | None]:
+        """The block (or None) under each routing key, in order: one thread hop for all."""
+        keys = list(routing_keys)
+        return await self._run(lambda: self._store.get_many(keys))
+
+    def might_contain(self, routing_key: bytes) -> bool:
+        """False if nothing is stored under ``routing_key``; never waits (a set probe).
+
+        See :meth:`BlockStore.might_contain`: a True is worth a :meth:`get`, a
+        False is final as of the last commit and counts as a miss.
+        """
+        return self._store.might_contain(routing_key)
 
     async def contains(self, routing_key: bytes) -> bool:
         return await self._run(lambda: self._store.contains(routing_key))

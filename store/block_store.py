@@ -14,6 +14,12 @@ Theory of operation (``specs/store.md`` holds the normative layout):
   so gets never pay for a commit. Losing marks in a crash only ages LRU a little.
 - Crypto (verifying, sealing, unsealing) runs outside the lock, so the async
   face's threads overlap it with database work.
+- The salted row ids of the held blocks are also kept in a set in memory (the
+  *presence index*, never written anywhere: ``specs/store.md`` §Presence
+  index), read from the id column at open and changed with every row inserted
+  or removed, under the lock, undone if the transaction rolls back. It lets
+  :meth:`BlockStore.might_contain` answer "not here" without the lock or the
+  database: one keyed hash and one set probe.
 
 One ``BlockStore`` owns its file (exclusive locking) and is safe to call from
 several threads; calls are serialised by one lock.
@@ -139,6 +145,12 @@ class BlockStore:
         self._touched: dict[int, int] = {}
         self._seq = 0
         self._hits = self._misses = self._evictions = self._collisions = self._dropped = 0
+        # The presence index: the row ids of every row in ``blocks``. Changed
+        # only under the lock; ``_undo`` records this transaction's changes.
+        self._present: set[bytes] = set()
+        self._undo: list[tuple[bytes, bool]] = []
+        # Misses answered by might_contain alone (see there about its counting).
+        self._index_misses = 0
 
     @classmethod
     def open(cls, path: Path | str, config: StoreConfig, *, location: float = 0.0) -> "BlockStore":
@@ -213,30 +225,63 @@ class BlockStore:
 
     def get(self, routing_key: bytes) -> Block | None:
         """The block stored under ``routing_key``, or None. A hit marks it recently used."""
-        row_key = row_id(self._salt, _checked(routing_key))
+        return self.get_many((routing_key,))[0]
+
+    def get_many(self, routing_keys: Sequence[bytes]) -> list[Block | None]:
+        """The block stored under each routing key, or None: one lock hold for all the probes.
+
+        Each hit marks its block recently used, as :meth:`get` does.
+        """
+        salt = self._salt
+        row_keys = [row_id(salt, _checked(key)) for key in routing_keys]
         with self._lock:
+            connection = self._open()
             try:
-                row = self._open().execute(_SELECT_RECORD, (row_key,)).fetchone()
+                rows = [connection.execute(_SELECT_RECORD, (key,)).fetchone() for key in row_keys]
             except sqlite3.Error as exc:
                 raise self._translate(exc) from exc
-            if row is None:
-                self._misses += 1
-                return None
-        row_number, record = row
-        try:
-            block = unseal(self._salt, row_key, routing_key, record)
-        except DamagedRecord as exc:
-            with self._lock, self._write() as connection:
-                self._drop_damaged(connection, row_number, str(exc))
-                self._misses += 1
-            return None
+        blocks: list[Block | None] = []
+        hits: list[int] = []
+        damaged: dict[int, str] = {}  # row number -> why (a key asked twice is one row)
+        for routing_key, row_key, row in zip(routing_keys, row_keys, rows, strict=True):
+            block = None
+            if row is not None:
+                try:
+                    block = unseal(salt, row_key, routing_key, row[1])
+                except DamagedRecord as exc:
+                    damaged[row[0]] = str(exc)
+                else:
+                    hits.append(row[0])
+            blocks.append(block)
         with self._lock:
-            self._hits += 1
-            self._touch(row_number)
+            if damaged:
+                with self._write() as connection:
+                    for row_number, why in damaged.items():
+                        self._drop_damaged(connection, row_number, why)
+            self._hits += len(hits)
+            self._misses += len(blocks) - len(hits)
+            for row_number in hits:
+                self._touch(row_number)
             if len(self._touched) >= TOUCH_FLUSH_THRESHOLD and self._connection is not None:
                 with self._write(durable=False):
                     pass
-        return block
+        return blocks
+
+    def might_contain(self, routing_key: bytes) -> bool:
+        """False if no block is stored under ``routing_key``: never waits, never reads the file.
+
+        Answered from the presence index (one keyed hash and one set probe, a
+        microsecond or two), which holds exactly the row ids of the rows
+        committed or being committed, so True means "probably: :meth:`get` it"
+        (the row may be removed before the get) and False means "not here", as
+        of the last commit. A False counts as a miss in :meth:`stats`, since the
+        caller skips the get it would have made: the count is exact when one
+        thread makes these calls (the node's event loop), as it takes no lock.
+        """
+        if row_id(self._salt, _checked(routing_key)) in self._present:
+            return True
+        self._index_misses += 1
+        return False
 
     def contains(self, routing_key: bytes) -> bool:
         """Whether a block is stored under ``routing_key`` (no hit/miss counted, no LRU mark)."""
@@ -273,7 +318,7 @@ class BlockStore:
                 store=self._area_stats(Area.STORE),
                 cache=self._area_stats(Area.CACHE),
                 hits=self._hits,
-                misses=self._misses,
+                misses=self._misses + self._index_misses,
                 evictions=self._evictions,
                 collisions=self._collisions,
                 dropped=self._dropped,
@@ -291,6 +336,7 @@ class BlockStore:
             finally:
                 self._connection.close()
                 self._connection = None
+                self._present = set()
 
     @property
     def path(self) -> Path:
@@ -328,6 +374,8 @@ class BlockStore:
         )
         row_number = cursor.lastrowid
         assert row_number is not None
+        self._present.add(item.row_id)
+        self._undo.append((item.row_id, True))
         size = len(item.block.data)
         connection.execute(
             "INSERT INTO placement (id, area, bucket, seq, size) VALUES (?, ?, ?, ?, ?)",
@@ -412,8 +460,14 @@ class BlockStore:
         row = connection.execute(
             "SELECT area, size FROM placement WHERE id = ?", (row_number,)
         ).fetchone()
-        connection.execute("DELETE FROM blocks WHERE id = ?", (row_number,))
+        removed = connection.execute(
+            "DELETE FROM blocks WHERE id = ? RETURNING row_id", (row_number,)
+        ).fetchall()
         connection.execute("DELETE FROM placement WHERE id = ?", (row_number,))
+        for (row_key,) in removed:
+            if row_key in self._present:
+                self._present.remove(row_key)
+                self._undo.append((row_key, False))
         self._touched.pop(row_number, None)
         if row is not None and row[0] in Area._value2member_map_:
             usage = self._usage[Area(row[0])]
@@ -457,7 +511,8 @@ class BlockStore:
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction (the caller holds the lock); it also flushes LRU marks.
 
-        On any failure the transaction rolls back and the in-memory sizes are restored.
+        On any failure the transaction rolls back and the in-memory sizes and
+        presence index are restored.
         ``durable=False`` is for transactions that only write LRU marks: they
         commit without an fsync (``synchronous=NORMAL``, still atomic), since
         losing them only ages LRU a little; the next durable commit's fsync of
@@ -470,6 +525,7 @@ class BlockStore:
             if relax:
                 connection.execute("PRAGMA synchronous = NORMAL")
             try:
+                self._undo.clear()
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     if self._touched:
@@ -484,7 +540,9 @@ class BlockStore:
                     if connection.in_transaction:
                         connection.execute("ROLLBACK")
                     self._usage = saved
+                    self._undo_index()
                     raise
+                self._undo.clear()
             finally:
                 if relax:
                     connection.execute(f"PRAGMA synchronous = {self._config.synchronous.value}")
@@ -510,6 +568,15 @@ class BlockStore:
             )
         return DatabaseError(f"the datastore {self._path} failed: {exc}")
 
+    def _undo_index(self) -> None:
+        """Take back the presence index changes of a transaction that rolled back."""
+        for row_key, added in reversed(self._undo):
+            if added:
+                self._present.discard(row_key)
+            else:
+                self._present.add(row_key)
+        self._undo.clear()
+
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:
             raise StoreClosed("the datastore has been closed; open it again to use it")
@@ -522,6 +589,9 @@ class BlockStore:
     def _load_usage(self) -> None:
         connection = self._open()
         with self._database_errors():
+            self._present = {
+                bytes(key) for (key,) in connection.execute("SELECT row_id FROM blocks")
+            }
             for area, blocks, size in connection.execute(
                 "SELECT area, count(*), total(size) FROM placement GROUP BY area"
             ):

@@ -199,3 +199,27 @@ async def test_close_commits_what_is_queued_and_later_puts_are_refused(
         await store.put(chks[9], Area.CACHE)
     with BlockStore.open(db_path, config) as reopened:
         assert reopened.stats().cache.blocks == 8
+
+
+@pytest.mark.anyio
+async def test_get_many_in_one_hop_and_might_contain_without_one(
+    db_path: Path, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await AsyncBlockStore.open(db_path, StoreConfig(size_bytes=10**7)) as store:
+        await store.put_many(chks[:3], Area.CACHE)
+        hops = 0
+        run = store._run
+
+        async def counting(call):  # type: ignore[no-untyped-def]
+            nonlocal hops
+            hops += 1
+            return await run(call)
+
+        monkeypatch.setattr(store, "_run", counting)
+        keys = [b.routing_key for b in chks[:5]]
+        assert await store.get_many(keys) == [*chks[:3], None, None]
+        assert hops == 1
+        assert [store.might_contain(key) for key in keys] == [True] * 3 + [False] * 2
+        assert hops == 1  # answered on the event loop
+        await store.delete(chks[0].routing_key)
+        assert not store.might_contain(chks[0].routing_key)

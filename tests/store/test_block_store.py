@@ -11,6 +11,7 @@ from crypto.blocks import Block, KeyKind
 from store import (
     Area,
     BlockStore,
+    DatabaseError,
     PutOutcome,
     RejectedBlock,
     StoreClosed,
@@ -234,3 +235,58 @@ def test_config_refuses_areas_too_small_for_a_block() -> None:
         StoreConfig(size_bytes=CHK)
     with pytest.raises(ValueError, match="store_share"):
         StoreConfig(size_bytes=10 * CHK, store_share=1.0)
+
+
+def test_get_many_answers_each_key_in_order_and_counts_hits_and_misses(
+    store: BlockStore, chks: list[Block]
+) -> None:
+    store.put_many(chks[:2], Area.CACHE)
+    keys = [chks[1].routing_key, chks[2].routing_key, chks[0].routing_key, chks[1].routing_key]
+    assert store.get_many(keys) == [chks[1], None, chks[0], chks[1]]
+    assert store.get_many([]) == []
+    stats = store.stats()
+    assert (stats.hits, stats.misses) == (3, 1)
+    with pytest.raises(ValueError, match="32 bytes"):
+        store.get_many([chks[0].routing_key, b"short"])
+
+
+def test_might_contain_follows_puts_deletes_evictions_and_reopening(
+    db_path: Path, small_config: StoreConfig, chks: list[Block]
+) -> None:
+    with BlockStore.open(db_path, small_config) as store:
+        assert not any(store.might_contain(b.routing_key) for b in chks)
+        store.put_many(chks, Area.CACHE)  # more than the cache holds: the oldest go
+        held = [store.contains(b.routing_key) for b in chks]
+        assert not all(held) and any(held)
+        assert [store.might_contain(b.routing_key) for b in chks] == held
+        kept = next(b for b, h in zip(chks, held, strict=True) if h)
+        assert store.delete(kept.routing_key)
+        assert not store.might_contain(kept.routing_key)
+        held = [store.contains(b.routing_key) for b in chks]
+        misses = store.stats().misses
+        assert not store.might_contain(kept.routing_key)
+        assert store.stats().misses == misses + 1  # the get it saves is counted as a miss
+    with BlockStore.open(db_path, small_config) as store:  # rebuilt from the id column
+        assert [store.might_contain(b.routing_key) for b in chks] == held
+    with pytest.raises(ValueError, match="32 bytes"):
+        store.might_contain(b"short")
+
+
+def test_a_rolled_back_write_leaves_the_presence_index_as_it_was(
+    store: BlockStore, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.put(chks[0], Area.CACHE)
+
+    def failing_evict(*args: object) -> int:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    # Fail the transaction after the row went in (eviction runs after each insert).
+    monkeypatch.setattr(store, "_evict", failing_evict)
+    with pytest.raises(DatabaseError):
+        store.put_many(chks[1:3], Area.CACHE)
+    monkeypatch.undo()
+    assert store.might_contain(chks[0].routing_key)
+    assert not store.might_contain(chks[1].routing_key)
+    assert not store.might_contain(chks[2].routing_key)
+    assert store.delete(chks[0].routing_key)
+    assert not store.might_contain(chks[0].routing_key)

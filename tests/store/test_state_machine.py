@@ -110,6 +110,18 @@ class DatastoreMachine(RuleBasedStateMachine):
             verify_block(block)
             held.seq = self.next_seq()
 
+    @rule(keys=st.lists(st.sampled_from(KEYS), max_size=5))
+    def get_many(self, keys: list[bytes]) -> None:
+        blocks = self.store.get_many(keys)
+        assert len(blocks) == len(keys)
+        for key, block in zip(keys, blocks, strict=True):
+            held = self.model.get(key)
+            if held is None:
+                assert block is None
+            else:
+                assert block == held.block
+                held.seq = self.next_seq()
+
     @rule(key=st.sampled_from(KEYS))
     def delete(self, key: bytes) -> None:
         assert self.store.delete(key) == (self.model.pop(key, None) is not None)
@@ -139,6 +151,13 @@ class DatastoreMachine(RuleBasedStateMachine):
             assert self.store.contains(key) == (key in self.model)
         for key in self.evicted - self.model.keys():
             assert not self.store.contains(key)
+
+    @invariant()
+    def presence_index_is_exact(self) -> None:
+        # might_contain is answered from memory alone: it must agree with the
+        # file after every put, get, delete, eviction and reopen.
+        for key in KEYS:
+            assert self.store.might_contain(key) == (key in self.model)
 
 
 TestDatastoreMachine = DatastoreMachine.TestCase
