@@ -350,8 +350,8 @@ async def _repair(
     t = w.t
     k, n = segment.k, segment.n
     if local_payload is not None:
-        data = local_payload[first : first + k]
-        encoded = await t.pool.run(encode_segment, data, n, content.crypt_key, first)
+        plain = local_payload[first : first + k]
+        encoded = await t.pool.run(encode_segment, plain, n, content.crypt_key, first)
         rebuilt = [encoded[i] for i in missing]
     elif len(got) >= k:
         chosen = dict(sorted(got.items())[:k])

@@ -177,4 +177,5 @@ Op = (
     | DDAPrepare
     | DDACheck
     | ExtensionOp
+    | CheckOp
 )

@@ -341,6 +341,8 @@ class FCPServer:
             return await extensions.execute(backend, op.request)
         if isinstance(op, DDAPrepare):
             return await anyio.to_thread.run_sync(_write_new_file, op.path, op.content)
+        if isinstance(op, CheckOp):  # pragma: no cover - _perform runs it in its own task
+            raise AssertionError("SamizdatCheck runs in _run_check")
         return await anyio.to_thread.run_sync(_dda_check, op)
 
 
