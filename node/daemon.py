@@ -179,7 +179,9 @@ async def running_node(
         try:
             async with (
                 Client(NodeNetwork(runtime), processes=processes) as client,
-                RequestManager(client, database) as manager,
+                RequestManager(
+                    client, database, resume_after=partial(_first_peer, runtime)
+                ) as manager,
                 contextlib.AsyncExitStack() as stack,
             ):
                 backend = NodeBackend(manager, runtime)
@@ -202,6 +204,17 @@ async def running_node(
                 tg.cancel_scope.cancel()
         finally:
             database.close()
+
+
+# Requests resumed at start wait this long for a link before they run (the peers
+# of a restarted node are back within seconds; a node with none waits in vain).
+RESUME_PEER_WAIT = 30.0
+
+
+async def _first_peer(runtime: NodeRuntime) -> None:
+    with anyio.move_on_after(RESUME_PEER_WAIT):
+        while not runtime.connected_peers:
+            await anyio.sleep(0.1)
 
 
 async def _serve_until_signalled(settings: NodeSettings, args: argparse.Namespace) -> None:

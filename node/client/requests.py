@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -159,6 +159,9 @@ class RequestManager:
         client: the :class:`Client` (entered by the caller) that does the work.
         database: sealed storage; ``ClientDatabase(None, key)`` keeps it in memory.
         clock: POSIX time for timestamps.
+        resume_after: awaited by each request resumed from the database before it
+            runs (the node waits there for its first peer: a request resumed at
+            start-up would otherwise fail before any link is up).
     """
 
     def __init__(
@@ -168,8 +171,10 @@ class RequestManager:
         *,
         clock: Callable[[], float] = time.time,
         usk_poll_interval: float = USK_POLL_INTERVAL,
+        resume_after: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
+        self.resume_after = resume_after
         self.db = database
         self.clock = clock
         self.usk_poll_interval = usk_poll_interval
@@ -354,12 +359,12 @@ class RequestManager:
         self._launch(identifier)
         return status
 
-    def _launch(self, identifier: str) -> None:
+    def _launch(self, identifier: str, *, resumed: bool = False) -> None:
         assert self._tg is not None
         scope = anyio.CancelScope()
         self._scopes[identifier] = scope
         self._done[identifier] = anyio.Event()
-        self._tg.start_soon(self._run, identifier, scope)
+        self._tg.start_soon(self._run, identifier, scope, resumed)
 
     def _resume(self) -> None:
         for record in self.db.load_requests():
@@ -372,13 +377,13 @@ class RequestManager:
             self._params[status.identifier] = params
             self._done[status.identifier] = anyio.Event()
             if status.state is RequestState.RUNNING:
-                self._launch(status.identifier)
+                self._launch(status.identifier, resumed=True)
             else:
                 self._done[status.identifier].set()
 
     # --- running -----------------------------------------------------------------------
 
-    async def _run(self, identifier: str, scope: anyio.CancelScope) -> None:
+    async def _run(self, identifier: str, scope: anyio.CancelScope, resumed: bool = False) -> None:
         status = self._status[identifier]
         params = self._params[identifier]
         persistent = status.persistence is Persistence.FOREVER
@@ -392,6 +397,8 @@ class RequestManager:
             self._update(identifier, "progress", progress=p)
 
         with scope:
+            if resumed and self.resume_after is not None:
+                await self.resume_after()
             try:
                 if status.kind is RequestKind.GET:
                     await self._run_get(client, status, params, progress)

@@ -167,3 +167,35 @@ async def test_usk_subscription_reports_new_editions() -> None:
                 await anyio.sleep(0.005)
             await rm.remove("watch")
     assert seen[0].endswith("/feed/0") and seen[1].endswith("/feed/1")
+
+
+async def test_resumed_requests_wait_for_resume_after(tmp_path: Path) -> None:
+    net = MemoryNetwork()
+    async with Client(net) as client:
+        uri = await client.put(payload(100_000, seed=3))
+    key, db_path = load_or_create_key(tmp_path / "client.key"), tmp_path / "client.db"
+    stalled = MemoryNetwork(delay=60)  # never answers within the test
+    async with Client(stalled) as client:
+        rm = RequestManager(client, ClientDatabase(db_path, key))
+        async with rm:
+            rm.start_get("later", uri, persistence=Persistence.FOREVER)
+            await anyio.sleep(0.01)
+            rm._scopes["later"].cancel()  # the node stops before any block came
+        rm.db.close()
+    gate = anyio.Event()
+
+    async def first_peer() -> None:
+        await gate.wait()
+
+    again = MemoryNetwork()
+    again.blocks = net.blocks
+    async with Client(again) as client:
+        db = ClientDatabase(db_path, key)
+        async with RequestManager(client, db, resume_after=first_peer) as rm:
+            await anyio.sleep(0.05)
+            assert again.stats.fetches == 0 and rm.status("later").state is RequestState.RUNNING
+            rm.start_get("new", uri)  # a new request does not wait
+            assert (await rm.wait("new")).state is RequestState.SUCCEEDED
+            gate.set()
+            assert (await rm.wait("later")).state is RequestState.SUCCEEDED
+        db.close()
