@@ -21,13 +21,20 @@ commits at once (the writer never waits to fill a group).
 A put cancelled before the writer took it is withdrawn and never written; one
 cancelled while its group is being committed waits for the commit (shielded)
 and then lets the cancellation go on: it is durable, though unreported.
+
+:meth:`AsyncBlockStore.put_soon` is the fire-and-forget form for callers that
+need not wait (the node caching blocks on the way back): it never waits and
+takes no worker thread; the writer verifies and seals its blocks itself, and a
+callback on the event loop reports the outcome once the commit is done. It
+saves a thread hop per put (~100 µs of CPU) where nobody waits for the answer.
 """
 
 import contextlib
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -50,6 +57,7 @@ WORKER_THREADS = 2
 MAX_GROUP = 256
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +68,32 @@ class WriterStats:
     blocks: int = 0
 
 
+PutCallback = Callable[[list[PutResult] | StoreError], None]
+"""Told how a :meth:`AsyncBlockStore.put_soon` ended: the results, or the error."""
+
+
 @dataclass(eq=False, slots=True)
 class _Request:
-    """One awaited put or put_many: its blocks, and its outcome once its group commits."""
+    """One put, put_many or put_soon: its blocks, and its outcome once its group commits.
+
+    An awaited put arrives prepared (``items``) and is woken by ``done``; a
+    put_soon arrives as ``raw`` blocks, prepared by the writer, and is told
+    through ``callback``.
+    """
 
     items: list[tuple[Prepared, Area]]
-    done: anyio.Event = field(default_factory=anyio.Event)
+    done: anyio.Event | None = None
+    raw: list[Block] | None = None
+    area: Area = Area.CACHE
+    callback: PutCallback | None = None
     taken: bool = False  # the writer has it: it can no longer be withdrawn
     results: list[PutResult] | None = None
     error: Exception | None = None
+
+    @property
+    def size(self) -> int:
+        """Blocks in the request."""
+        return len(self.raw) if self.raw is not None else len(self.items)
 
 
 class _Writer:
@@ -115,26 +140,37 @@ class _Writer:
                     return  # closing, and everything queued is committed
                 group: list[_Request] = []
                 size = 0
-                while self._queue and (not group or size + len(self._queue[0].items) <= MAX_GROUP):
+                while self._queue and (not group or size + self._queue[0].size <= MAX_GROUP):
                     request = self._queue.popleft()
                     request.taken = True
                     group.append(request)
-                    size += len(request.items)
+                    size += request.size
             self._commit(group)
 
     def _commit(self, group: list[_Request]) -> None:
-        items = [item for request in group for item in request.items]
+        ready: list[_Request] = []
+        for request in group:
+            if request.raw is not None:
+                try:  # a put_soon: its crypto runs here, not on a worker thread
+                    prepared = self._store.prepare_many(request.raw)
+                except Exception as exc:  # RejectedBlock: this request alone fails
+                    request.error = exc
+                    continue
+                request.items = [(item, request.area) for item in prepared]
+            ready.append(request)
+        items = [item for request in ready for item in request.items]
         try:
-            results = self._store.write_prepared(items)
+            results = self._store.write_prepared(items) if items else []
         except Exception as exc:  # every caller in the group gets it; the group rolled back
-            for request in group:
+            for request in ready:
                 request.error = exc
         else:
             start = 0
-            for request in group:
+            for request in ready:
                 request.results = results[start : start + len(request.items)]
                 start += len(request.items)
-            self.stats = WriterStats(self.stats.commits + 1, self.stats.blocks + len(items))
+            if items:
+                self.stats = WriterStats(self.stats.commits + 1, self.stats.blocks + len(items))
         # If the event loop has ended, nobody is waiting any more.
         with contextlib.suppress(Exception):
             anyio.from_thread.run_sync(_wake, group, token=self._token)
@@ -142,7 +178,15 @@ class _Writer:
 
 def _wake(group: list[_Request]) -> None:
     for request in group:
-        request.done.set()
+        if request.done is not None:
+            request.done.set()
+        elif request.callback is not None:
+            outcome = request.results if request.error is None else _copy(request.error)
+            assert outcome is not None
+            try:
+                request.callback(outcome)
+            except Exception:  # a caller's bug must not keep the rest of the group waiting
+                log.exception("a datastore put callback failed")
 
 
 class AsyncBlockStore:
@@ -186,21 +230,38 @@ class AsyncBlockStore:
         """Put several blocks in one transaction (together with other callers' puts)."""
         items = list(blocks)
         prepared = await self._run(lambda: self._store.prepare_many(items))
-        request = _Request([(item, area) for item in prepared])
+        done = anyio.Event()
+        request = _Request([(item, area) for item in prepared], done)
         writer = self._started_writer()
         writer.submit(request)
         try:
-            await request.done.wait()
+            await done.wait()
         except BaseException:
             if writer.withdraw(request):
                 raise  # never started
             with anyio.CancelScope(shield=True):
-                await request.done.wait()  # being committed: wait, so it is not half-reported
+                await done.wait()  # being committed: wait, so it is not half-reported
             raise
         if request.error is not None:
             raise _copy(request.error) from request.error
         assert request.results is not None
         return request.results
+
+    def put_soon(self, blocks: Iterable[Block], area: Area, callback: PutCallback) -> None:
+        """Queue blocks for the writer and return at once; ``callback`` hears how it went.
+
+        The writer verifies and seals them itself (no worker thread) and writes
+        them in its next group commit, in one transaction with the rest of the
+        group. ``callback`` runs on the event loop after that commit, with the
+        results (durable exactly as an awaited put's) or a :class:`StoreError`
+        (``RejectedBlock`` if one of ``blocks`` failed verification: none of
+        them was written). It is not called if the event loop has ended.
+
+        Raises:
+            StoreClosed: the store is closed (or closing).
+        """
+        writer = self._started_writer()
+        writer.submit(_Request([], raw=list(blocks), area=Area(area), callback=callback))
 
     async def get(self, routing_key: bytes) -> Block | None:
         return await self._run(lambda: self._store.get(routing_key))
@@ -260,7 +321,7 @@ class AsyncBlockStore:
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
 
-def _copy(error: Exception) -> Exception:
+def _copy(error: Exception) -> StoreError:
     """A fresh exception for one caller (the group's callers must not share one instance)."""
     if isinstance(error, StoreError):
         try:

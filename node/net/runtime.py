@@ -23,9 +23,11 @@ than the probe it carries (~100 µs of CPU against a few µs):
   list that asked for it has been carried out, as if it had come back later,
   so the core sees actions carried out in the order it returned them.
 - The other lookups of one loop turn go to the store in one ``get_many``.
-- ``StoreBlock`` (fire and forget) is queued per area and written by one
-  ``put_many`` per area per loop turn, which the store group-commits. Until
-  its commit, the block is in ``_writing``, where lookups find it.
+- ``StoreBlock`` (fire and forget) is gathered per area while an action list
+  is carried out and handed to the store's writer in one ``put_soon`` per area
+  at its end: no thread hop, no task; the writer verifies, seals and
+  group-commits it with whatever else is queued. Until the commit, the block
+  is in ``_writing``, where lookups find it.
 
 Links (:mod:`node.net.link`) are encrypted and mutually authenticated. After the
 handshake each side sends a :class:`LinkHello` carrying its signed node
@@ -40,7 +42,7 @@ Local clients (the client layer, tests, benchmarks) use :meth:`fetch` and
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -88,7 +90,7 @@ from node.net.noderef import (
 from node.net.settings import NodeSettings
 from node.wire.codec import Codec
 from store import Area as StoreArea
-from store import AsyncBlockStore, RejectedBlock, StoreConfig, StoreError, Synchronous
+from store import AsyncBlockStore, PutResult, RejectedBlock, StoreConfig, StoreError, Synchronous
 
 log = logging.getLogger("samizdat.node")
 
@@ -233,7 +235,7 @@ class NodeRuntime:
         self._writing: dict[bytes, Block] = {}
         self._answers: list[tuple[LookupBlock, Block | None]] = []  # answered, not yet fed back
         self._lookups: list[LookupBlock] = []  # for the next get_many
-        self._to_store: dict[StoreArea, list[Block]] = {}  # for the next put_many per area
+        self._to_store: dict[StoreArea, list[Block]] = {}  # for put_soon at the end of _apply
         self._client_ids = itertools.count(1)
         self._peers_mtime = 0.0
         self._opennet_saved: frozenset[bytes] = frozenset()
@@ -552,6 +554,8 @@ class NodeRuntime:
                     if handler is not None:
                         handler(self, action)
             answers = self._answers
+        if self._to_store:
+            self._flush_stores()
 
     def _send(self, action: Send) -> None:
         conn = self._conns.get(action.peer)
@@ -597,40 +601,42 @@ class NodeRuntime:
         self._apply([])
 
     def _store_block(self, action: StoreBlock) -> None:
-        if self._tg is None:
+        if self._tg is None or self.store is None:
             return
         area = StoreArea.STORE if action.area is Area.STORE else StoreArea.CACHE
         block = action.block
         # Until the write commits, lookups see the block here: a fetch that
         # arrives right after an insert must not miss it.
         self._writing.setdefault(block.routing_key, block)
-        queued = self._to_store.get(area)
-        if queued is None:
-            self._to_store[area] = [block]
-            self._tg.start_soon(self._store_batch, area)
-        else:
-            queued.append(block)
+        self._to_store.setdefault(area, []).append(block)
 
-    async def _store_batch(self, area: StoreArea) -> None:
-        """Write, in one ``put_many``, every block queued for ``area`` until this task ran."""
-        blocks = self._to_store.pop(area)
-        assert self.store is not None
-        try:
+    def _flush_stores(self) -> None:
+        """Hand the blocks gathered by one ``_apply`` to the store's writer, one batch per area."""
+        batches, self._to_store = self._to_store, {}
+        for area, blocks in batches.items():
             try:
-                await self.store.put_many(blocks, area)
-            except RejectedBlock:
-                # The core only stores verified blocks, so this is a bug somewhere;
-                # still, one bad block must not cost the others their place.
-                for block in blocks:
-                    with contextlib.suppress(RejectedBlock):
-                        await self.store.put(block, area)
-        except StoreError as exc:
-            log.warning("datastore write failed: %s", exc)
-        finally:
-            writing = self._writing
+                assert self.store is not None
+                self.store.put_soon(blocks, area, functools.partial(self._stored, area, blocks))
+            except StoreError as exc:  # closed: the node is stopping
+                self._stored(area, blocks, exc)
+
+    def _stored(
+        self, area: StoreArea, blocks: list[Block], outcome: list[PutResult] | StoreError
+    ) -> None:
+        """The writer committed ``blocks`` (or failed): lookups find them in the store now."""
+        writing = self._writing
+        for block in blocks:
+            if writing.get(block.routing_key) is block:
+                del writing[block.routing_key]
+        if isinstance(outcome, RejectedBlock) and len(blocks) > 1:
+            # The core only stores verified blocks, so this is a bug somewhere;
+            # still, one bad block must not cost the others their place.
             for block in blocks:
-                if writing.get(block.routing_key) is block:
-                    del writing[block.routing_key]
+                self._writing.setdefault(block.routing_key, block)
+                self._to_store.setdefault(area, []).append(block)
+                self._flush_stores()
+        elif isinstance(outcome, StoreError):
+            log.warning("datastore write failed: %s", outcome)
 
     def _done(self, action: RequestDone | InsertDone | AnnounceDone) -> None:
         waiter = self._waiters.get(action.client_id)

@@ -1,7 +1,7 @@
 """The async face: same results as the core, and the event loop keeps running."""
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -18,6 +18,7 @@ from store import (
     RejectedBlock,
     StoreClosed,
     StoreConfig,
+    StoreError,
 )
 from store.async_store import WriterStats
 from store.block_store import Prepared
@@ -223,3 +224,46 @@ async def test_get_many_in_one_hop_and_might_contain_without_one(
         assert hops == 1  # answered on the event loop
         await store.delete(chks[0].routing_key)
         assert not store.might_contain(chks[0].routing_key)
+
+
+@pytest.mark.anyio
+async def test_put_soon_returns_at_once_and_reports_after_the_commit(
+    db_path: Path, chks: list[Block]
+) -> None:
+    loop_thread = threading.get_ident()
+    reports: list[tuple[int, object, list[bool]]] = []
+    async with await AsyncBlockStore.open(db_path, StoreConfig(size_bytes=10**7)) as store:
+        everything = anyio.Event()
+
+        def told(keys: list[bytes]) -> Callable[[list[PutResult] | StoreError], None]:
+            def callback(outcome: list[PutResult] | StoreError) -> None:
+                held = [store.sync.contains(key) for key in keys]  # committed before we hear
+                reports.append((threading.get_ident(), outcome, held))
+                if len(reports) == 3:
+                    everything.set()
+
+            return callback
+
+        bad = Block(chks[3].kind, chks[3].routing_key, chks[4].data)
+        store.put_soon(chks[:2], Area.CACHE, told([b.routing_key for b in chks[:2]]))
+        store.put_soon([chks[2], bad], Area.STORE, told([chks[2].routing_key]))
+        store.put_soon([chks[5]], Area.STORE, told([chks[5].routing_key]))
+        assert (await store.put(chks[6], Area.CACHE)).outcome is PutOutcome.STORED
+        with anyio.fail_after(10):
+            await everything.wait()
+        assert all(thread == loop_thread for thread, _outcome, _held in reports)
+        first, second, third = (outcome for _thread, outcome, _held in reports)
+        assert isinstance(first, list) and [r.outcome for r in first] == [PutOutcome.STORED] * 2
+        assert isinstance(second, RejectedBlock)  # the batch is refused whole
+        assert isinstance(third, list) and third[0].area is Area.STORE
+        assert [held for _thread, _outcome, held in reports] == [[True, True], [False], [True]]
+        assert await store.get_many([b.routing_key for b in chks[:7]]) == [
+            *chks[:2],
+            None,
+            None,
+            None,
+            chks[5],
+            chks[6],
+        ]
+    with pytest.raises(StoreClosed):
+        store.put_soon([chks[7]], Area.CACHE, told([]))

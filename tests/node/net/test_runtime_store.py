@@ -1,5 +1,6 @@
 """How the runtime reaches the datastore: misses answered without a thread hop,
-lookups of one loop turn in one ``get_many``, stores of one turn in one ``put_many``.
+lookups of one loop turn in one ``get_many``, the stores an action list asks for
+handed to the store's writer in one ``put_soon`` per area.
 
 One real ``NodeRuntime`` with no peers (a darknet node with no friends): every
 request ends at it, so each fetch is exactly one local lookup. The stores a
@@ -20,33 +21,46 @@ from crypto.keys import insert_chk
 from node.core import Area, Outcome, StoreBlock
 from node.net.runtime import FetchResult, NodeRuntime
 from store import Area as StoreArea
-from store import AsyncBlockStore, PutResult
+from store import AsyncBlockStore
+from store.async_store import PutCallback
 from tests.node.net.test_runtime import running, settings
 
 pytestmark = pytest.mark.anyio
 
 
 class Counting:
-    """Wraps a runtime's store: how many get_many/put_many calls, with how many keys."""
+    """Wraps a runtime's store: how many get_many/put_soon calls, with how many keys.
+
+    ``hold`` keeps put_soon calls back (not yet handed to the writer) until ``release``.
+    """
 
     def __init__(self, store: AsyncBlockStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.gets: list[int] = []
         self.puts: list[int] = []
-        get_many, put_many = store.get_many, store.put_many
+        self.held: list[tuple[list[Block], StoreArea, PutCallback]] = []
+        self.hold = False
+        get_many, self._put_soon = store.get_many, store.put_soon
 
         async def counted_get_many(keys: Sequence[bytes]) -> list[Block | None]:
             self.gets.append(len(keys))
             return await get_many(keys)
 
-        async def counted_put_many(blocks: Iterable[Block], area: StoreArea) -> list[PutResult]:
+        def counted_put_soon(blocks: Iterable[Block], area: StoreArea, done: PutCallback) -> None:
             items = list(blocks)
             self.puts.append(len(items))
-            return await put_many(items, area)
+            self.held.append((items, area, done))
+            if not self.hold:
+                self.release()
 
         monkeypatch.setattr(store, "get_many", counted_get_many)
-        monkeypatch.setattr(store, "put_many", counted_put_many)
-        monkeypatch.setattr(store, "get", None)  # the runtime must not use single gets
-        monkeypatch.setattr(store, "put", None)
+        monkeypatch.setattr(store, "put_soon", counted_put_soon)
+        for name in ("get", "put", "put_many"):  # the runtime must use the batched calls only
+            monkeypatch.setattr(store, name, None)
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for items, area, done in held:
+            self._put_soon(items, area, done)
 
 
 def blocks(count: int, label: str) -> list[Block]:
@@ -96,27 +110,38 @@ async def test_stores_are_batched_and_lookups_see_them_before_they_commit(
         assert node.store is not None
         store = node.store
         counting = Counting(store, monkeypatch)
-        gate = anyio.Event()
-        put_many = store.put_many
-
-        async def gated_put_many(items: Iterable[Block], area: StoreArea) -> list[PutResult]:
-            await gate.wait()
-            return await put_many(items, area)
-
-        monkeypatch.setattr(store, "put_many", gated_put_many)
+        counting.hold = True
         # What the core asks of a relay caching blocks on the way back (fire and forget).
         node._apply([StoreBlock(block=block, area=Area.CACHE) for block in inserted])
-        await anyio.sleep(0.05)
-        # Queued (the write is held back), not yet written: lookups find them in _writing.
+        assert counting.puts == [len(inserted)]  # one batch for the whole action list
+        # Not yet handed to the writer: lookups find them in _writing, not the store.
         assert not any(store.might_contain(b.routing_key) for b in inserted)
         found = await fetch_all(node, [b.routing_key for b in inserted])
         assert [r.block for r in found] == inserted
         assert counting.gets == []
 
-        gate.set()
+        counting.release()
         with anyio.fail_after(10):
             while node._writing:
                 await anyio.sleep(0.01)
-        assert counting.puts == [len(inserted)]  # the stores of one loop turn go together
         assert all(store.might_contain(b.routing_key) for b in inserted)
         assert await store.get_many([b.routing_key for b in inserted]) == inserted
+        stats = await store.stats()
+        assert stats.cache.blocks == len(inserted)
+
+
+async def test_a_rejected_batch_is_retried_block_by_block(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = blocks(3, "good")
+    bad = Block(KeyKind.CHK, good[0].routing_key[::-1], good[1].data)  # fails verification
+    node = NodeRuntime(settings(tmp_path / "n", opennet=False), rng=random.Random(3))
+    async with running(node):
+        assert node.store is not None
+        node._apply([StoreBlock(block=b, area=Area.STORE) for b in (good[0], bad, *good[1:])])
+        with anyio.fail_after(10):
+            while node._writing:
+                await anyio.sleep(0.01)
+        assert await node.store.get_many([b.routing_key for b in good]) == good
+        assert not node.store.might_contain(bad.routing_key)
+        assert "datastore write failed" in caplog.text
