@@ -157,6 +157,11 @@ class Link:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def buffered(self) -> int:
+        """Frames already read off the socket: that many :meth:`receive` calls need no read."""
+        return len(self._frames)
+
     async def send(self, message: object) -> None:
         """Encode, seal and write ``message``. Raises :class:`LinkError` if the link is gone.
 

@@ -498,19 +498,26 @@ class NodeRuntime:
         return new_dialler < old_dialler
 
     async def _reader(self, conn: _PeerConn) -> None:
-        identity = conn.link.peer_identity
+        link = conn.link
+        identity = link.peer_identity
         try:
             while True:
-                message = await conn.link.receive()
+                message = await link.receive()
                 self.messages_in += 1
                 if self._conns.get(identity) is not conn or self.core is None:
                     return
                 if isinstance(message, LinkHello):
                     self.faults.record(identity, "protocol")
                     return
-                self._apply(self.core.receive(identity, message, anyio.current_time()))  # type: ignore[arg-type]
+                actions = self.core.receive(identity, message, anyio.current_time())  # type: ignore[arg-type]
+                # While the link has more messages already read, stores wait for
+                # them: a burst of blocks becomes one batch for the writer.
+                self._apply(actions, flush=not link.buffered)
         except LinkError as exc:
             log.debug("link with %s ended: %s", _short(identity), exc)
+        finally:
+            if self._to_store:
+                self._flush_stores()
 
     async def _writer(self, conn: _PeerConn, outbox: MemoryObjectReceiveStream[object]) -> None:
         """Send what the core queued for this peer; a backlog goes out in one write."""
@@ -533,8 +540,12 @@ class NodeRuntime:
         assert self.core is not None
         return self.core
 
-    def _apply(self, actions: list[Action]) -> None:
-        """Carry out ``actions`` in order, then feed the core the lookups answered meanwhile."""
+    def _apply(self, actions: list[Action], *, flush: bool = True) -> None:
+        """Carry out ``actions`` in order, then feed the core the lookups answered meanwhile.
+
+        ``flush=False`` leaves the blocks to store gathered for a later ``_apply``
+        (a reader with more messages in hand) to hand to the writer with its own.
+        """
         handlers = _ACTIONS
         for action in actions:
             handler = handlers.get(type(action))
@@ -554,7 +565,7 @@ class NodeRuntime:
                     if handler is not None:
                         handler(self, action)
             answers = self._answers
-        if self._to_store:
+        if flush and self._to_store:
             self._flush_stores()
 
     def _send(self, action: Send) -> None:

@@ -112,8 +112,15 @@ async def test_stores_are_batched_and_lookups_see_them_before_they_commit(
         counting = Counting(store, monkeypatch)
         counting.hold = True
         # What the core asks of a relay caching blocks on the way back (fire and forget).
-        node._apply([StoreBlock(block=block, area=Area.CACHE) for block in inserted])
-        assert counting.puts == [len(inserted)]  # one batch for the whole action list
+        node._apply([StoreBlock(block=block, area=Area.CACHE) for block in inserted[:10]])
+        assert counting.puts == [10]  # one batch for the whole action list
+        # A reader with more messages in hand defers its stores to the next _apply.
+        node._apply(
+            [StoreBlock(block=block, area=Area.CACHE) for block in inserted[10:]], flush=False
+        )
+        assert counting.puts == [10]
+        node._apply([])
+        assert counting.puts == [10, 6]
         # Not yet handed to the writer: lookups find them in _writing, not the store.
         assert not any(store.might_contain(b.routing_key) for b in inserted)
         found = await fetch_all(node, [b.routing_key for b in inserted])
