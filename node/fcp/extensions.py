@@ -191,7 +191,8 @@ def replies(request: ExtensionMessage, result: object) -> list[FCPMessage]:
     """The messages answering ``request`` once :func:`execute` returned ``result``."""
     ident = request.identifier
     if isinstance(request, AddPeer):
-        identity, new = result  # type: ignore[misc]
+        assert isinstance(result, tuple)
+        identity, new = result
         return [_msg("SamizdatPeerAdded", ident, Identity=identity, New=new)]
     if isinstance(request, ListEntries):
         out = []

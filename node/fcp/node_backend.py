@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from crypto.encoding import b64encode
@@ -128,7 +129,7 @@ class NodeBackend:
             client=client or status.client_name,
             identifier=identifier,
             global_=global_,
-            persistence=status.persistence.value,  # type: ignore[arg-type]
+            persistence=status.persistence.value,
         )
 
     def _terminal(self, status: ManagerStatus) -> fb.Terminal | None:
@@ -281,7 +282,7 @@ class NodeBackend:
                 info=info,
                 uri=uri,
                 options=fb.GetOptions(
-                    return_type=status.return_type.value,  # type: ignore[arg-type]
+                    return_type=status.return_type.value,
                     filename=status.filename,
                 ),
             )
@@ -477,15 +478,12 @@ def _progress(status: ManagerStatus) -> fb.Progress:
     )
 
 
-class _translate:
+@contextmanager
+def _translate() -> Iterator[None]:
     """Manager errors → FCP backend errors (IdentifierCollision, ProtocolError codes)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
-        if isinstance(exc, ManagerCollision):
-            raise fb.IdentifierInUse(str(exc)) from None
-        if isinstance(exc, ValueError):
-            raise fb.BackendError(8, str(exc)) from None
-        return False
+    try:
+        yield
+    except ManagerCollision as exc:
+        raise fb.IdentifierInUse(str(exc)) from None
+    except ValueError as exc:
+        raise fb.BackendError(8, str(exc)) from None
