@@ -135,6 +135,10 @@ class SimNetwork:
         self.out = Outcomes()
         self._heap: list[tuple[float, int, int, int, object, object]] = []
         self._seq = 0
+        self.tap: Callable[[float, int, bytes, Message], None] | None = None
+        """Observation hook: called as ``tap(now, receiver index, sender id, message)``
+        for every message delivered, before the receiver handles it. What an
+        adversary's node sees (``bench/resilience/adversary.py``); None costs nothing."""
 
     # --- building -----------------------------------------------------------
 
@@ -195,6 +199,7 @@ class SimNetwork:
         alive = self.alive
         hops = self.out.hops
         run_actions = self.run_actions
+        tap = self.tap
         while heap:
             if until is not None and heap[0][0] > until:
                 self.now = until
@@ -211,6 +216,8 @@ class SimNetwork:
                     uid = b.uid
                     if uid in hops:
                         hops[uid] += 1
+                if tap is not None:
+                    tap(at, j, a, b)
                 run_actions(j, node.receive(a, b, at))
             elif kind == TIMER:
                 if alive[j]:
