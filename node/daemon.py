@@ -39,6 +39,7 @@ from node.fcp.server import serve_fcp
 from node.gateway.app import Gateway, GatewaySettings
 from node.gateway.server import serve_gateway
 from node.net.datadir import DataDir, DataDirError, default_data_dir
+from node.net.misbehave import MODES, testing_enabled
 from node.net.noderef import NodeRefError, SignedNodeRef, make_noderef, parse_noderef
 from node.net.runtime import NodeRuntime
 from node.net.settings import NodeSettings, parse_listen, parse_size
@@ -75,6 +76,8 @@ def add_parsers(subparsers: Any) -> None:
         help="commit the datastore without waiting for the disk (survives a crash of "
         "the node, not a power cut); for test networks",
     )
+    if testing_enabled():  # test networks only: never shown to users
+        run.add_argument("--misbehave", choices=MODES, default=None, help=argparse.SUPPRESS)
     run.set_defaults(handler=_run_command)
 
     noderef = subparsers.add_parser("noderef", help="print this node's reference for friends")
@@ -112,6 +115,8 @@ def _settings(args: argparse.Namespace, datadir: DataDir) -> NodeSettings:
     }
     if args.fast_store:
         overrides["store_synchronous_full"] = False
+    if getattr(args, "misbehave", None):
+        overrides["misbehave"] = args.misbehave
     return NodeSettings.from_config(datadir.path, datadir.read_config(), **overrides)
 
 

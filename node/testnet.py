@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -84,7 +85,10 @@ class Testnet:
         min_peers: int | None = None,
         timeout: float = 60.0,
         extra_args: tuple[str, ...] = (),
+        node_args: Mapping[int, Sequence[str]] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``node_args`` adds flags for single nodes (by index), ``env`` variables for all."""
         if nodes < 1:
             raise ValueError("a test network needs at least one node")
         self.directory = Path(directory)
@@ -92,6 +96,8 @@ class Testnet:
         self.opennet = opennet
         self.timeout = timeout
         self.extra_args = extra_args
+        self.node_args = dict(node_args or {})
+        self.env = {**os.environ, **env} if env else None
         self.min_peers = min(2, nodes - 1) if min_peers is None else min_peers
         self.nodes = [TestnetNode(f"node{i}", self.directory / f"node{i}") for i in range(nodes)]
 
@@ -203,13 +209,14 @@ class Testnet:
             "--fast-store",
             "--opennet" if self.opennet else "--darknet",
             *self.extra_args,
+            *self.node_args.get(self.nodes.index(node), ()),
         ]
         if seeds is not None:
             args += ["--seednodes", str(seeds)]
         log = (node.data_dir / "node.log").open("ab")
         try:
             node.process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
             )
         finally:
             log.close()

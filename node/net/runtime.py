@@ -42,6 +42,7 @@ Local clients (the client layer, tests, benchmarks) use :meth:`fetch` and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import itertools
@@ -75,11 +76,12 @@ from node.core import (
     SetTimer,
     StoreBlock,
 )
-from node.core.messages import MESSAGE_TYPES
+from node.core.messages import MESSAGE_TYPES, Message
 from node.net.bandwidth import BandwidthLimiter
 from node.net.datadir import DataDir
 from node.net.identity import NodeIdentity
 from node.net.link import FaultCounter, Link, LinkError, connect, default_backoff, serve
+from node.net.misbehave import Misbehaviour
 from node.net.noderef import (
     NodeRefError,
     SignedNodeRef,
@@ -243,6 +245,7 @@ class NodeRuntime:
         self.messages_in = 0
         self.messages_out = 0
         self.ready = anyio.Event()
+        self.misbehaviour = Misbehaviour(settings.misbehave) if settings.misbehave else None
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -274,6 +277,9 @@ class NodeRuntime:
                 self._load_peers()
                 tg.start_soon(self._timer_loop)
                 tg.start_soon(self._maintenance_loop)
+                if self.misbehaviour is not None:
+                    log.warning("TESTING: this node misbehaves (%s)", self.misbehaviour.mode)
+                    tg.start_soon(self.misbehaviour.run, self)
                 log.info(
                     "node running (%s, location %.4f, %d known peers)",
                     "opennet" if settings.opennet else "darknet",
@@ -338,7 +344,11 @@ class NodeRuntime:
         self.ref = make_noderef(
             self.identity,
             addresses=(address,),
-            location=self.location,
+            location=(
+                self.location
+                if self.misbehaviour is None
+                else self.misbehaviour.claimed_location(self.location)
+            ),
             opennet=self.settings.opennet,
             issued=int(time.time()),
         )
@@ -572,13 +582,29 @@ class NodeRuntime:
         conn = self._conns.get(action.peer)
         if conn is None:
             return  # the link is gone; the core will time the wait out
+        message: Message | None = action.message
+        if self.misbehaviour is not None:
+            message, delay = self.misbehaviour.outgoing(action.message)
+            if message is None:
+                return
+            if delay and self._tg is not None:
+                self._tg.start_soon(self._send_late, Send(peer=action.peer, message=message), delay)
+                return
         try:
-            conn.outbox.send_nowait(action.message)
+            conn.outbox.send_nowait(message)
         except anyio.WouldBlock:
             log.info("a peer stopped reading; dropping its link")
             conn.scope.cancel()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
+
+    async def _send_late(self, action: Send, delay: float) -> None:
+        """Test networks only: a slow node's reply (see :mod:`node.net.misbehave`)."""
+        await anyio.sleep(delay)
+        conn = self._conns.get(action.peer)
+        if conn is not None:
+            with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError):
+                conn.outbox.send_nowait(action.message)
 
     def _set_timer(self, action: SetTimer) -> None:
         first = self._timers[0][0] if self._timers else math.inf

@@ -75,6 +75,8 @@ class NodeSettings:
     peers file, announcing when short of peers, saving opennet peers."""
     store_synchronous_full: bool = True
     """FULL survives power loss (the default); False trades that for speed in tests."""
+    misbehave: str | None = None
+    """Test networks only (``node.net.misbehave``): the hostile mode this node plays."""
 
     @classmethod
     def from_config(cls, data_dir: Path, config: dict[str, Any], **overrides: Any) -> NodeSettings:

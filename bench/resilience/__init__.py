@@ -1,0 +1,1 @@
+"""Resilience scenarios on real test networks (hostile peers, churn, crashes, full disks)."""
