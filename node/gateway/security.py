@@ -149,12 +149,12 @@ class Sessions:
     def check_grant(self, session: str | None, what: str, path: str, grant: str | None) -> bool:
         if not session or not grant:
             return False
-        return hmac.compare_digest(self.grant(session, what, path), grant)
+        return _same(self.grant(session, what, path), grant)
 
     def check(self, session: str | None, token: str | None) -> bool:
         if not session or not token:
             return False
-        return hmac.compare_digest(self.token(session), token)
+        return _same(self.token(session), token)
 
     @staticmethod
     def cookie_header(session: str) -> str:
@@ -165,3 +165,12 @@ class Sessions:
         morsel["httponly"] = True
         morsel["samesite"] = "Strict"
         return morsel.OutputString()
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time equality of a token we made and one a request carried.
+
+    Compared as bytes: ``hmac.compare_digest`` refuses ``str`` with non-ASCII
+    characters (TypeError, a 500), and a request may carry any text.
+    """
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
