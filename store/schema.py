@@ -118,6 +118,14 @@ def open_database(
         if check:
             _quick_check(connection, path, schema)
         _migrate(connection, path, schema)
+    except UnicodeDecodeError as exc:
+        # sqlite3 decodes SQLite's error text as UTF-8, and on a damaged file that
+        # text can quote damaged bytes (a mangled table name): the file is damaged.
+        connection.close()
+        raise DatabaseCorrupt(
+            f"{path} is damaged (SQLite reported an unreadable error: {exc}). Move it "
+            f"aside and start again{schema.damaged_hint}"
+        ) from exc
     except BaseException:
         connection.close()
         raise
