@@ -1,0 +1,1 @@
+"""Fuzzing every parser that takes outside bytes (see ``tests/fuzz/targets.py``)."""
