@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -50,9 +51,12 @@ class BaseScreen(Screen[None]):
         if not self.is_mounted:
             return
         app = self.sapp
-        self.query_one(NavBar).show(connected=app.connected if app.ever_connected else None)
-        self.query_one(ConnectionBanner).show(app.connected, app.connection_text)
-        self.update_view(what)
+        try:
+            self.query_one(NavBar).show(connected=app.connected if app.ever_connected else None)
+            self.query_one(ConnectionBanner).show(app.connected, app.connection_text)
+            self.update_view(what)
+        except NoMatches:
+            return  # mounted but not yet composed: on_screen_resume redraws it all
 
     def update_view(self, what: set[str]) -> None:
         """Redraw what depends on ``what`` (``all`` on showing the screen)."""
