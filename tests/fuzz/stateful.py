@@ -206,10 +206,14 @@ def store_session() -> Iterator[Check]:
                 store.put(blocks[0], Area.CACHE)
                 assert store.get(blocks[0].routing_key) == blocks[0]
             except StoreError as exc:
-                return f"{type(exc).__name__}(use)"
-            finally:
-                store.close()
-            return "ok"
+                outcome = f"{type(exc).__name__}(use)"
+            else:
+                outcome = "ok"
+            try:
+                store.close()  # writes pending LRU marks: the damage may show only now
+            except StoreError as exc:
+                return f"{type(exc).__name__}(close)"
+            return outcome
 
         yield check
 
