@@ -244,6 +244,7 @@ async def _serve_until_signalled(settings: NodeSettings, args: argparse.Namespac
 
 async def _status_writer(runtime: NodeRuntime, ports: dict[str, int]) -> None:
     path = runtime.datadir.path / STATUS_FILE
+    failing = False
     try:
         while True:
             status = {
@@ -255,8 +256,19 @@ async def _status_writer(runtime: NodeRuntime, ports: dict[str, int]) -> None:
                 "updated": time.time(),
             }
             tmp = path.with_name(f".{STATUS_FILE}.tmp")
-            tmp.write_text(json.dumps(status))
-            os.replace(tmp, path)
+            try:
+                tmp.write_text(json.dumps(status))
+                os.replace(tmp, path)
+            except OSError as exc:  # a full disk must not stop the node
+                if not failing:
+                    log.warning(
+                        "cannot write %s (%s): scripts will see stale status; free disk space",
+                        path,
+                        exc.strerror,
+                    )
+                failing = True
+            else:
+                failing = False
             await anyio.sleep(STATUS_INTERVAL)
     finally:
         _remove_status(runtime.datadir.path)

@@ -358,7 +358,10 @@ class NodeRuntime:
         return self._ref().to_text()
 
     def _save_state(self) -> None:
-        self.datadir.write_state({"location": self.location, "listen_port": self.listen_port})
+        try:
+            self.datadir.write_state({"location": self.location, "listen_port": self.listen_port})
+        except OSError as exc:  # a full disk must not stop the node
+            log.warning("cannot save the node's state (%s): free disk space", exc.strerror)
 
     # --- peers: loading, dialling, accepting ------------------------------------
 
@@ -520,6 +523,10 @@ class NodeRuntime:
                     self.faults.record(identity, "protocol")
                     return
                 actions = self.core.receive(identity, message, anyio.current_time())  # type: ignore[arg-type]
+                if actions and type(actions[0]) is DropPeer and actions[0].peer == identity:
+                    # The core drops a sender only for garbage (an invalid block):
+                    # count it, so a peer that keeps coming back gets shunned.
+                    self.faults.record(identity, "protocol")
                 # While the link has more messages already read, stores wait for
                 # them: a burst of blocks becomes one batch for the writer.
                 self._apply(actions, flush=not link.buffered)
