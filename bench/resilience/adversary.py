@@ -23,7 +23,9 @@ peer start this?" Three classifiers, each given strictly what a node sees:
               the requests (by request id) and judged on the other half:
               "originator" when most training observations in that cell were.
               Greedy routing makes the key distance telling: a relay was chosen
-              *because* it is near the key, an originator is anywhere.
+              *because* it is near the key, an originator is anywhere;
+``bayes_no_key``  the same table without the two key-distance features: what
+              the HTL and the degree alone give away.
 
 Timing is not a feature: a neighbour has no clock reading of when the request
 began, and in the simulator nodes add no processing delay to tell hops apart.
@@ -70,7 +72,7 @@ HTL_RULES: dict[str, dict[str, float]] = {
     "strong": {"p_decrement_at_max": 0.25, "p_decrement_at_one": 0.25},
 }
 
-CLASSIFIERS = ("htl_max", "held_max", "bayes")
+CLASSIFIERS = ("htl_max", "held_max", "bayes", "bayes_no_key")
 COLLUDE_PERCENT = (1, 5, 10)
 TARGETED = 20
 """Nodes an attacker removes around one key (the issue's figure)."""
@@ -141,6 +143,7 @@ class Run:
     requested: list[int]  # requests per key index
     rng: random.Random
     found_rate: float
+    messages_per_request: float
     wall: float
 
 
@@ -167,12 +170,15 @@ def simulate(nodes: int, requests: int, seed: int, rule: str) -> Run:
     picks = [(zipf.sample(rng), None) for _ in range(requests)]
     s = Sightings()
     net.tap = _tap(net, s)
+    sent = net.out.messages
     origin, found = _requests(net, rng, picks, keys, 0)
     net.tap = None
+    per_request = (net.out.messages - sent) / max(1, requests)
     requested = [0] * n_keys
     for k, _ in picks:
         requested[k] += 1
-    return Run(net, s, origin, keys, requested, rng, found, time.perf_counter() - wall0)
+    wall = time.perf_counter() - wall0
+    return Run(net, s, origin, keys, requested, rng, found, per_request, wall)
 
 
 def _live(net: SimNetwork, rng: random.Random) -> int:
@@ -230,11 +236,16 @@ def _truth(run: Run) -> list[bool]:
     return [origin.get(u) == snd for u, snd in zip(s.uid, s.sender, strict=True)]
 
 
-def _train(run: Run, truth: list[bool]) -> dict[tuple[int, ...], bool]:
-    """The bayes table, from sightings of even request ids: cell -> "originator"."""
+def _no_key(cell: tuple[int, ...]) -> tuple[int, ...]:
+    """A cell without the key-distance features (HTL, held_max, degree)."""
+    return (cell[0], cell[1], cell[4])
+
+
+def _train(cells: list[tuple[int, ...]], uids: list[int], truth: list[bool]) -> dict[Any, bool]:
+    """A lookup table from sightings of even request ids: cell -> "originator"."""
     pos: dict[tuple[int, ...], int] = defaultdict(int)
     tot: dict[tuple[int, ...], int] = defaultdict(int)
-    for cell, uid, t in zip(run.sightings.cell, run.sightings.uid, truth, strict=True):
+    for cell, uid, t in zip(cells, uids, truth, strict=True):
         if uid % 2 == 0:
             tot[cell] += 1
             pos[cell] += t
@@ -244,12 +255,15 @@ def _train(run: Run, truth: list[bool]) -> dict[tuple[int, ...], bool]:
 def _predictors(run: Run, truth: list[bool]) -> dict[str, list[bool]]:
     s = run.sightings
     max_htl = run.net.config.max_htl
-    table = _train(run, truth)
+    table = _train(s.cell, s.uid, truth)
+    cells = [_no_key(c) for c in s.cell]
+    plain = _train(cells, s.uid, truth)
     return {
         "htl_max": [h == max_htl for h in s.htl],
         "held_max": list(s.held_max),
         # An unseen cell falls back to the held_max rule.
         "bayes": [table.get(c, hm) for c, hm in zip(s.cell, s.held_max, strict=True)],
+        "bayes_no_key": [plain.get(c, hm) for c, hm in zip(cells, s.held_max, strict=True)],
     }
 
 
@@ -375,6 +389,7 @@ def measure(nodes: int, requests: int, seed: int = 1) -> dict[str, Any]:
         run = simulate(nodes, requests, seed, rule)
         out[rule] = {
             "success_rate": round(run.found_rate, 4),
+            "messages_per_request": round(run.messages_per_request, 2),
             "inference": inference(run),
             "collusion": [collusion(run, c, seed) for c in COLLUDE_PERCENT],
             "wall_seconds": round(run.wall, 1),
