@@ -11,6 +11,7 @@ Shapes follow Freenet's so that tools which recognise Freenet keys keep working:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from crypto.encoding import b64decode, b64encode
 from crypto.errors import InvalidKey, InvalidURI
@@ -109,13 +110,7 @@ class SSKURI:
 
     def public(self) -> SSKURI:
         """The request form of this key (unchanged if already one)."""
-        if not self.is_insert:
-            return self
-        return replace(
-            self,
-            key=pubkey_hash(sign_public_key(self.key)),
-            extra=replace(self.extra, insert=False),
-        )
+        return _public(self)
 
     @property
     def routing_key(self) -> bytes:
@@ -168,13 +163,8 @@ class USKURI:
         )
 
     def public(self) -> USKURI:
-        if not self.is_insert:
-            return self
-        return replace(
-            self,
-            key=pubkey_hash(sign_public_key(self.key)),
-            extra=replace(self.extra, insert=False),
-        )
+        """The request form of this key (unchanged if already one)."""
+        return _public(self)
 
     def with_edition(self, edition: int) -> USKURI:
         return replace(self, edition=edition)
@@ -200,6 +190,16 @@ class KSKURI:
 
 
 URI = CHKURI | SSKURI | USKURI | KSKURI
+
+_Signed = TypeVar("_Signed", SSKURI, USKURI)
+
+
+def _public(uri: _Signed) -> _Signed:
+    """An insert key's request form: the private key becomes its public key's hash."""
+    if not uri.is_insert:
+        return uri
+    key = pubkey_hash(sign_public_key(uri.key))
+    return replace(uri, key=key, extra=replace(uri.extra, insert=False))
 
 
 def ssk_from_usk_docname(uri: SSKURI) -> USKURI | None:
