@@ -76,7 +76,7 @@ from node.core import (
     SetTimer,
     StoreBlock,
 )
-from node.core.messages import MESSAGE_TYPES, Message
+from node.core.messages import MESSAGE_TYPES, Insert, Message, RejectedOverload
 from node.net.bandwidth import BandwidthLimiter
 from node.net.datadir import DataDir
 from node.net.identity import NodeIdentity
@@ -110,6 +110,10 @@ MAX_FAULTS = 3
 
 SHUN_SECONDS = 3600.0
 """How long a shunned identity is refused and not dialled."""
+
+STORE_FAILING_SECONDS = 60.0
+"""After a datastore write fails (a full disk), inserts from peers are refused
+this long: accepting them would acknowledge blocks we cannot keep."""
 
 REF_MAX_AGE = 365 * 86400.0
 """Node references older than a year are refused: addresses go stale."""
@@ -245,6 +249,9 @@ class NodeRuntime:
         self.messages_in = 0
         self.messages_out = 0
         self.ready = anyio.Event()
+        self._write_warned_at = -math.inf
+        self._store_failing_until = 0.0  # while writes fail (a full disk), refuse inserts
+        self._write_failures = 0
         self.misbehaviour = Misbehaviour(settings.misbehave) if settings.misbehave else None
 
     # --- lifecycle -------------------------------------------------------------
@@ -522,6 +529,12 @@ class NodeRuntime:
                 if isinstance(message, LinkHello):
                     self.faults.record(identity, "protocol")
                     return
+                if (
+                    self._store_failing_until
+                    and type(message) is Insert
+                    and self._refuse_insert(identity, message)
+                ):
+                    continue
                 actions = self.core.receive(identity, message, anyio.current_time())  # type: ignore[arg-type]
                 if actions and type(actions[0]) is DropPeer and actions[0].peer == identity:
                     # The core drops a sender only for garbage (an invalid block):
@@ -680,7 +693,29 @@ class NodeRuntime:
                 self._to_store.setdefault(area, []).append(block)
                 self._flush_stores()
         elif isinstance(outcome, StoreError):
-            log.warning("datastore write failed: %s", outcome)
+            if not isinstance(outcome, RejectedBlock):
+                self._store_failing_until = anyio.current_time() + STORE_FAILING_SECONDS
+            # Once a minute at most: a full disk fails every write, and a log
+            # flooded with one line says no more than the line does once.
+            now = anyio.current_time()
+            self._write_failures += 1
+            if now >= self._write_warned_at + 60.0:
+                log.warning(
+                    "datastore write failed (%d blocks not kept since the last warning): %s",
+                    self._write_failures,
+                    outcome,
+                )
+                self._write_warned_at = now
+                self._write_failures = 0
+
+    def _refuse_insert(self, identity: bytes, message: Insert) -> bool:
+        """While our datastore cannot write (a full disk), an insert we accepted
+        would be acknowledged and kept nowhere: refuse it, so it routes elsewhere."""
+        if anyio.current_time() >= self._store_failing_until:
+            self._store_failing_until = 0.0
+            return False
+        self._send(Send(peer=identity, message=RejectedOverload(uid=message.uid)))
+        return True
 
     def _done(self, action: RequestDone | InsertDone | AnnounceDone) -> None:
         waiter = self._waiters.get(action.client_id)
