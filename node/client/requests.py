@@ -18,7 +18,9 @@ skips the blocks it had already inserted, so both continue where they stopped.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -79,6 +81,10 @@ class IdentifierCollision(ClientError):
 
 class UnknownRequest(ClientError):
     """No request has this identifier."""
+
+
+class RequestNotSaved(ClientError):
+    """A persistent request could not be written down (a full disk): it was not started."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -353,9 +359,19 @@ class RequestManager:
         )  # fmt: skip
         self._status[identifier] = status
         self._params[identifier] = params
-        for name, data in (blobs or {}).items():
-            self._store_blob(status, name, data)
-        self._save(status, force=True)
+        try:
+            for name, data in (blobs or {}).items():
+                self._store_blob(status, name, data)
+            self._save(status, force=True)
+        except sqlite3.Error as exc:
+            # Not kept, so not started: a request that would vanish on restart
+            # must not look queued, nor keep its identifier taken.
+            del self._status[identifier], self._params[identifier]
+            with contextlib.suppress(sqlite3.Error):
+                self.db.delete_request(identifier)
+            raise RequestNotSaved(
+                f"the node cannot save the request ({exc}); free disk space and try again"
+            ) from None
         self._launch(identifier)
         return status
 

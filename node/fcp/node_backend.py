@@ -27,6 +27,7 @@ from node.client.requests import (
     RequestEvent,
     RequestKind,
     RequestManager,
+    RequestNotSaved,
     RequestState,
     ReturnType,
     UnknownRequest,
@@ -485,5 +486,7 @@ def _translate() -> Iterator[None]:
         yield
     except ManagerCollision as exc:
         raise fb.IdentifierInUse(str(exc)) from None
+    except RequestNotSaved as exc:
+        raise fb.BackendError(PE.INTERNAL_ERROR, str(exc)) from None
     except ValueError as exc:
         raise fb.BackendError(8, str(exc)) from None
