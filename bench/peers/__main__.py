@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.peers.common import MB, MIB, kill_matching
+from bench.peers.common import MB, MIB, exit_on_signals, kill_matching
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out"
@@ -210,6 +210,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None, help="work directory (default: new)")
     parser.add_argument("--tahoe-venv", type=Path, default=None, help="reuse this Tahoe venv")
     args = parser.parse_args()
+    exit_on_signals()
     if os.geteuid() != 0:
         print("bench.peers: run as root (apt-get, unshare -n)", file=sys.stderr)
         return 2

@@ -72,21 +72,36 @@ def ancestors() -> set[int]:
 
 
 def proc_cpu(match: str) -> float:
-    """utime+stime (s) of every living process whose command line mentions ``match``."""
-    total = 0
+    """utime+stime (s) of every living process whose command line mentions ``match``,
+    and of their descendants (a node's worker processes do not name its directory)."""
     mine = ancestors()
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    matched: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in mine:
             continue
+        pid = int(entry)
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            if match.encode() not in cmdline:
-                continue
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        parent[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+        if match.encode() in cmdline:
+            matched.add(pid)
+    total = 0
+    for pid, value in ticks.items():
+        seen = pid
+        for _ in range(64):
+            if seen in matched:
+                total += value
+                break
+            seen = parent.get(seen, 0)
+            if seen <= 1:
+                break
     return total / TICKS
 
 
@@ -204,12 +219,24 @@ def kill_matching(match: str, grace: float = 5.0) -> list[int]:
     return victims
 
 
+def exit_on_signals() -> None:
+    """SIGTERM and SIGINT (ignored by a shell's background jobs) raise SystemExit, so
+    ``finally`` blocks and context managers stop what we started."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def load_files(path: Path) -> list[tuple[int, int, Path]]:
     """(size, repetition, path) of the random files, from the orchestrator's list."""
     return [(f["size"], f["rep"], Path(f["path"])) for f in json.loads(path.read_text())]
 
 
 def runner_args(description: str) -> argparse.ArgumentParser:
+    exit_on_signals()
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--files", type=Path, required=True)
