@@ -92,7 +92,8 @@ def scenarios(soak: bool) -> list[str]:
 # --- plots -------------------------------------------------------------------------------
 
 
-def plots(adv: dict[str, Any], out: Path) -> list[str]:
+def plots(adv: dict[str, Any], out: Path, stem: str) -> list[str]:
+    """PNGs named ``<stem>_<what>.png`` beside the report; returns their names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,7 +113,7 @@ def plots(adv: dict[str, Any], out: Path) -> list[str]:
     ax.set_ylim(0, 1.05)
     ax.set_title(f"Originator inference by a neighbour ({adv['nodes']} nodes)")
     ax.legend(fontsize=8)
-    names.append(_save(fig, out / "adversary_inference.png"))
+    names.append(_save(fig, out / f"{stem}_inference.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for r in rules:
@@ -124,7 +125,7 @@ def plots(adv: dict[str, Any], out: Path) -> list[str]:
     ax.set_ylabel("requests whose originator is named")
     ax.set_title("Colluding nodes")
     ax.legend(fontsize=8)
-    names.append(_save(fig, out / "adversary_collusion.png"))
+    names.append(_save(fig, out / f"{stem}_collusion.png"))
 
     if "censorship" in adv:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -138,7 +139,7 @@ def plots(adv: dict[str, Any], out: Path) -> list[str]:
         ax.set_xlabel("key")
         ax.set_title(f"Removing the {adversary.TARGETED} nodes nearest a key")
         ax.legend(fontsize=8)
-        names.append(_save(fig, out / "adversary_censorship.png"))
+        names.append(_save(fig, out / f"{stem}_censorship.png"))
     return names
 
 
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({k: adv[k] for k in adversary.HTL_RULES if k in adv}), flush=True)
     probe = store_probe.measure(size["stored"])
     print(json.dumps(probe), flush=True)
-    pngs = plots(adv, out_dir)
+    pngs = plots(adv, out_dir, args.out.stem)
     fuzz_text = "not run (--no-fuzz)" if args.no_fuzz else fuzz(size["fuzz_inputs"], out_dir)
     scen = ["not run (--no-scenarios)"] if args.no_scenarios else scenarios(args.soak)
 
