@@ -537,9 +537,13 @@ class NodeRuntime:
                     continue
                 actions = self.core.receive(identity, message, anyio.current_time())  # type: ignore[arg-type]
                 if actions and type(actions[0]) is DropPeer and actions[0].peer == identity:
-                    # The core drops a sender only for garbage (an invalid block):
-                    # count it, so a peer that keeps coming back gets shunned.
+                    # The core drops a sender only for garbage, such as a block that
+                    # fails verification. Every node verifies a block before passing
+                    # it on, so no honest peer sends one: shun it now, or it comes
+                    # straight back (opennet) and does it again.
                     self.faults.record(identity, "protocol")
+                    self._shunned[identity] = anyio.current_time() + SHUN_SECONDS
+                    log.info("shunning a peer that sent an invalid message or block")
                 # While the link has more messages already read, stores wait for
                 # them: a burst of blocks becomes one batch for the writer.
                 self._apply(actions, flush=not link.buffered)
@@ -561,7 +565,9 @@ class NodeRuntime:
                         break
                 await conn.link.send_many(batch)
                 self.messages_out += len(batch)
-        except LinkError:
+        except (LinkError, anyio.ClosedResourceError):
+            # ClosedResourceError: the link is being torn down (its outbox closed)
+            # while a write finished; it used to escape and stop the whole node.
             conn.scope.cancel()
 
     # --- carrying out the core's actions ------------------------------------------
