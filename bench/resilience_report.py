@@ -108,11 +108,12 @@ def plots(adv: dict[str, Any], out: Path, stem: str) -> list[str]:
         ys = [_nan0(adv[r]["inference"].get(cls, {}).get("precision", 0.0)) for r in rules]
         ax.bar([x + k * width for x in range(len(rules))], ys, width, label=cls)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="target ≤ 0.5")
-    ax.set_xticks([x + width for x in range(len(rules))], [_rule(r, "\n") for r in rules])
+    mid = width * (len(adversary.CLASSIFIERS) - 1) / 2
+    ax.set_xticks([x + mid for x in range(len(rules))], [_rule(r, "\n") for r in rules])
     ax.set_ylabel("precision of 'my peer originated this'")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.3)
     ax.set_title(f"Originator inference by a neighbour ({adv['nodes']} nodes)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=3, loc="upper center")
     names.append(_save(fig, out / f"{stem}_inference.png"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
