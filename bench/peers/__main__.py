@@ -145,7 +145,9 @@ def table(measures: list[dict]) -> tuple[str, list[str]]:
 
 
 def targets(measures: list[dict]) -> list[str]:
-    size = max((m["size"] for m in measures), default=0)
+    if not measures:
+        return ["- nothing was measured"]
+    size = max(m["size"] for m in measures)
     at = {(m["system"], m["operation"]): median_rate(m) for m in measures if m["size"] == size}
     fetch, insert = at.get(("Samizdat", "fetch")), at.get(("Samizdat", "insert"))
     checks = [
@@ -178,6 +180,8 @@ def chart(measures: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     sizes = sorted({m["size"] for m in measures})
+    if not sizes:
+        return
     fig, axes = plt.subplots(len(sizes), 1, figsize=(9, 2.2 + 0.35 * len(measures)), squeeze=False)
     colours = {"Samizdat": "tab:red", "GNUnet": "tab:blue", "Tahoe-LAFS": "tab:green"}
     for ax, size in zip(axes[:, 0], sizes, strict=True):
@@ -265,7 +269,11 @@ def main() -> int:
         (output / "peers.md").write_text(md + "\n")
         (output / "peers.json").write_text(json.dumps({"measures": measures, "notes": notes}))
         try:
-            chart(measures, output / "peers.png", header[:120])
+            title = (
+                f"Samizdat beside Tahoe-LAFS and GNUnet on 127.0.0.1, {started}; "
+                f"load average {load0[0]:.1f}–{load1[0]:.1f} on {os.cpu_count()} cores"
+            )
+            chart(measures, output / "peers.png", title)
         except Exception as exc:  # the table matters more than the picture
             print(f"no chart: {exc}")
         OUT.mkdir(parents=True, exist_ok=True)
