@@ -20,6 +20,7 @@ shortcuts.
 
 from __future__ import annotations
 
+import random
 from bisect import bisect_left
 from collections.abc import Container
 
@@ -173,6 +174,34 @@ class PeerTable:
             if pid in tried:
                 continue
             peer = by_id[pid]
+            if peer.in_flight_out >= limit:
+                continue
+            if peer.backoff_until > now:
+                if fallback is None:
+                    fallback = peer
+                continue
+            return peer
+        return fallback
+
+    def random_untried(
+        self, rng: random.Random, tried: Container[PeerId], now: float, limit: int
+    ) -> Peer | None:
+        """A uniformly random peer not in ``tried`` and under ``limit`` in flight.
+
+        Peers in back-off are taken only when nothing else is left, as in
+        :meth:`closest`.
+        """
+        ids = self._ids
+        n = len(ids)
+        if not n:
+            return None
+        start = rng.randrange(n)
+        fallback: Peer | None = None
+        for i in range(n):
+            pid = ids[(start + i) % n]
+            if pid in tried:
+                continue
+            peer = self.by_id[pid]
             if peer.in_flight_out >= limit:
                 continue
             if peer.backoff_until > now:

@@ -279,7 +279,10 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
         return end_exhausted(node, st, now)
     if st.attempts >= cfg.max_attempts:
         return end_no_route(node, st, st.htl)
-    p = node.peers.closest(st.target, st.tried, now, cfg.peer_in_flight_limit)
+    if st.htl >= cfg.max_htl and cfg.random_at_max and st.op is not Op.ANNOUNCE:
+        p = node.peers.random_untried(node.rng, st.tried, now, cfg.peer_in_flight_limit)
+    else:
+        p = node.peers.closest(st.target, st.tried, now, cfg.peer_in_flight_limit)
     if p is None:
         return end_no_route(node, st, st.htl)
     htl = st.htl
