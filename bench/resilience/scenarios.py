@@ -126,7 +126,7 @@ async def hostile(
     fetchers_per_file: int = 3,
     concurrency: int = 4,
     fetch_timeout: float = 120.0,
-    settle: float = 5.0,
+    settle: float = 12.0,
     seed: int = 1,
 ) -> HostileResult:
     """Insert ``files`` files at honest nodes; fetch each at ``fetchers_per_file`` others.
@@ -141,8 +141,10 @@ async def hostile(
     node_args = {i: ("--misbehave", mode) for i, mode in bad.items()}
     started = time.monotonic()
     result = HostileResult(nodes, bad, 0, 0, 0, 0, 0)
-    with Testnet(nodes, directory, node_args=node_args, env=TESTING_ENV) as net:
-        await anyio.sleep(settle)  # let the hostile nodes start misbehaving
+    with Testnet(
+        nodes, directory, node_args=node_args, env=TESTING_ENV, timeout=max(60.0, 4.0 * nodes)
+    ) as net:
+        await anyio.sleep(settle)  # let the hostile nodes start misbehaving (GRACE)
         uploads: list[tuple[int, bytes, str]] = []
         limiter = anyio.CapacityLimiter(concurrency)
 

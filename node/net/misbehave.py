@@ -67,6 +67,10 @@ LIE_INTERVAL = 3.0
 OVERSIZE_INTERVAL = 2.0
 """Seconds between oversize frames (each one costs the sender its link)."""
 
+GRACE = 10.0
+"""Seconds the active modes (flood, liar, oversize) behave before starting: the
+test network forms first, as a hostile node that turns later would let it."""
+
 _REQUEST_TRAFFIC = (
     DataRequest,
     DataFound,
@@ -124,6 +128,7 @@ class Misbehaviour:
         ``runtime`` is the :class:`~node.net.runtime.NodeRuntime`; this reaches
         into its links on purpose: it is a test double for a hostile node.
         """
+        await anyio.sleep(GRACE)
         if self.mode == "flood":
             while True:
                 await anyio.sleep(1.0 / FLOOD_RATE)
