@@ -197,12 +197,13 @@ class NodeState:
         self.peers = peers
         if info.get("noderef"):
             self.noderef = info["noderef"]
-        msgs_in, msgs_out = _int(info, "volatile.messagesIn"), _int(info, "volatile.messagesOut")
+        # Bytes on the node's links (frames included), in and out since it started.
+        got, sent = _int(info, "volatile.totalInputBytes"), _int(info, "volatile.totalOutputBytes")
         if self._last is not None and now > self._last[0]:
             dt = now - self._last[0]
-            self.rate_in.append(max(0, msgs_in - self._last[1]) / dt)
-            self.rate_out.append(max(0, msgs_out - self._last[2]) / dt)
-        self._last = (now, msgs_in, msgs_out)
+            self.rate_in.append(max(0, got - self._last[1]) / dt)
+            self.rate_out.append(max(0, sent - self._last[2]) / dt)
+        self._last = (now, got, sent)
 
     def number(self, key: str) -> int:
         return _int(self.info, key)

@@ -369,6 +369,8 @@ class NodeBackend:
                     "volatile.maxCacheSize": str(status.cache_limit),
                     "volatile.messagesIn": str(status.messages_in),
                     "volatile.messagesOut": str(status.messages_out),
+                    "volatile.totalInputBytes": str(status.bytes_in),
+                    "volatile.totalOutputBytes": str(status.bytes_out),
                 }
             )
         return info

@@ -152,6 +152,8 @@ class Link:
         self._send_lock = anyio.Lock(fast_acquire=True)
         self._last_send = anyio.current_time()
         self._closed = False
+        self.bytes_sent = 0  # on the wire, frames and headers included: what the user pays
+        self.bytes_received = 0
 
     @property
     def closed(self) -> bool:
@@ -223,6 +225,7 @@ class Link:
                 await self.aclose()
                 raise
             self._last_send = anyio.current_time()
+            self.bytes_sent += len(data)
 
     async def _receive_plain(self) -> bytes:
         if self._closed:
@@ -239,6 +242,7 @@ class Link:
                 await self.aclose()
                 raise LinkClosed("the peer closed the connection") from None
         body = self._frames.popleft()
+        self.bytes_received += HEADER_SIZE + len(body)
         if self._download is not None:
             await self._download.acquire(self.peer_identity, HEADER_SIZE + len(body))
         try:

@@ -172,6 +172,8 @@ class NodeStatus:
     cache_limit: int
     messages_in: int
     messages_out: int
+    bytes_in: int
+    bytes_out: int
     uptime: float
 
 
@@ -248,6 +250,8 @@ class NodeRuntime:
         self._started = 0.0
         self.messages_in = 0
         self.messages_out = 0
+        self._bytes_in = 0  # of links that have closed; live links count their own
+        self._bytes_out = 0
         self.ready = anyio.Event()
         self._write_warned_at = -math.inf
         self._store_failing_until = 0.0  # while writes fail (a full disk), refuse inserts
@@ -501,6 +505,8 @@ class NodeRuntime:
                     await self._reader(conn)
                     tg.cancel_scope.cancel()
         finally:
+            self._bytes_in += link.bytes_received
+            self._bytes_out += link.bytes_sent
             if self._conns.get(identity) is conn:
                 del self._conns[identity]
                 if self.core is not None and identity in self.core.peers:
@@ -909,6 +915,8 @@ class NodeRuntime:
             cache_limit=stats.cache.limit,
             messages_in=self.messages_in,
             messages_out=self.messages_out,
+            bytes_in=self._bytes_in + sum(c.link.bytes_received for c in self._conns.values()),
+            bytes_out=self._bytes_out + sum(c.link.bytes_sent for c in self._conns.values()),
             uptime=now - self._started,
         )
 

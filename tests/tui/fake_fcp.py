@@ -82,6 +82,8 @@ class FakeFCP:
             "volatile.storeKeys": "9600",
             "volatile.cacheKeys": "32000",
             "volatile.messagesIn": "0",
+            "volatile.totalInputBytes": "0",
+            "volatile.totalOutputBytes": "0",
             "volatile.messagesOut": "0",
         }
         if with_private:

@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from tui.screens.base import BaseScreen
-from tui.state import human_duration
+from tui.state import human_duration, human_size
 from tui.widgets.meters import usage
 
 
@@ -52,8 +52,8 @@ class DashboardScreen(BaseScreen):
         )
         rin = node.rate_in[-1] if node.rate_in else 0.0
         rout = node.rate_out[-1] if node.rate_out else 0.0
-        self.query_one("#rate-in-label", Static).update(f"in  {rin:6.1f} msg/s")
-        self.query_one("#rate-out-label", Static).update(f"out {rout:6.1f} msg/s")
+        self.query_one("#rate-in-label", Static).update(f"in  {human_size(rin):>9}/s")
+        self.query_one("#rate-out-label", Static).update(f"out {human_size(rout):>9}/s")
         self.query_one("#rate-in", Sparkline).data = list(node.rate_in)
         self.query_one("#rate-out", Sparkline).data = list(node.rate_out)
         warnings = node.warnings()

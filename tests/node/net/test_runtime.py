@@ -125,6 +125,9 @@ async def test_darknet_chain_fetches_through_a_middle_node(tmp_path: Path) -> No
         for block in (ssk, chk):
             got = await nodes[2].fetch(block.kind, block.routing_key)
             assert got.outcome is Outcome.FOUND and got.block == block
+        status = await nodes[2].status()
+        assert status.bytes_in > len(chk.data) + len(ssk.data)  # both blocks came over a link
+        assert 0 < status.bytes_out < status.bytes_in
         # A different block under the same SSK is a collision that returns the original.
         clash = insert_ssk(insert_uri.with_docname("doc"), b"other words")
         result = await nodes[2].insert(clash)
