@@ -218,6 +218,13 @@ class NodeState:
                 "No peers are connected: add a friend's reference on the Peers screen (7), "
                 "or run the node with --opennet and seed nodes."
             )
+        skew = self.number("volatile.clockSkewSeconds")
+        if abs(skew) >= CLOCK_SKEW_WARNING:
+            direction = "behind" if skew > 0 else "ahead of"
+            out.append(
+                f"This computer's clock is about {human_duration(abs(skew))} {direction} "
+                "its peers': set it right (e.g. enable NTP), or friends may refuse its reference."
+            )
         size, limit = self.number("volatile.storeSize"), self.number("volatile.maxStoreSize")
         if limit and size >= 0.95 * limit:
             out.append(
@@ -225,6 +232,9 @@ class NodeState:
                 "bigger --store-size."
             )
         return out
+
+
+CLOCK_SKEW_WARNING = 600  # seconds: well above link latency and a peer's own drift
 
 
 def human_size(n: float) -> str:

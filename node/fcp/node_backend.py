@@ -371,6 +371,7 @@ class NodeBackend:
                     "volatile.messagesOut": str(status.messages_out),
                     "volatile.totalInputBytes": str(status.bytes_in),
                     "volatile.totalOutputBytes": str(status.bytes_out),
+                    "volatile.clockSkewSeconds": f"{status.clock_skew:.0f}",
                 }
             )
         return info

@@ -125,6 +125,9 @@ class LinkHello:
 
     TYPE: ClassVar[str] = "link_hello"
     ref: bytes = field(metadata={"max": 4096})
+    clock: int = field(default=0, metadata={"min": 0, "max": 2**40})
+    """The sender's Unix time in seconds: lets a node notice that its clock is off
+    (noderefs carry issue times, so a skewed clock makes friends refuse them)."""
 
 
 REGISTRY: dict[str, type] = {**MESSAGE_TYPES, LinkHello.TYPE: LinkHello}
@@ -174,6 +177,8 @@ class NodeStatus:
     messages_out: int
     bytes_in: int
     bytes_out: int
+    clock_skew: float
+    """Median of connected peers' clocks minus ours (seconds); 0 with no peers."""
     uptime: float
 
 
@@ -250,6 +255,7 @@ class NodeRuntime:
         self._started = 0.0
         self.messages_in = 0
         self.messages_out = 0
+        self._clock_offsets: dict[bytes, float] = {}  # peer's clock minus ours, at hello
         self._bytes_in = 0  # of links that have closed; live links count their own
         self._bytes_out = 0
         self.ready = anyio.Event()
@@ -465,10 +471,12 @@ class NodeRuntime:
             return
         try:
             with anyio.fail_after(self.settings.link.handshake_timeout):
-                await link.send(LinkHello(ref=self._ref().to_bytes()))
+                await link.send(LinkHello(ref=self._ref().to_bytes(), clock=int(time.time())))
                 hello = await link.receive()
         except (LinkError, TimeoutError):
             return
+        if isinstance(hello, LinkHello) and hello.clock:
+            self._clock_offsets[identity] = hello.clock - time.time()
         if not isinstance(hello, LinkHello):
             self.faults.record(identity, "protocol")
             return
@@ -509,6 +517,7 @@ class NodeRuntime:
             self._bytes_out += link.bytes_sent
             if self._conns.get(identity) is conn:
                 del self._conns[identity]
+                self._clock_offsets.pop(identity, None)
                 if self.core is not None and identity in self.core.peers:
                     self._apply(self.core.peer_lost(identity, anyio.current_time()))
                 self._note_dial_failure(identity)
@@ -882,6 +891,11 @@ class NodeRuntime:
         self._redial_at.pop(ref.identity, None)
         self._dial(ref)
 
+    def _clock_skew(self) -> float:
+        """How far our clock is behind the network's (positive) or ahead (negative):
+        the median over connected peers, so one liar cannot move it."""
+        return _median([self._clock_offsets[i] for i in self._conns if i in self._clock_offsets])
+
     @property
     def connected_peers(self) -> int:
         return len(self._conns)
@@ -917,8 +931,17 @@ class NodeRuntime:
             messages_out=self.messages_out,
             bytes_in=self._bytes_in + sum(c.link.bytes_received for c in self._conns.values()),
             bytes_out=self._bytes_out + sum(c.link.bytes_sent for c in self._conns.values()),
+            clock_skew=self._clock_skew(),
             uptime=now - self._started,
         )
+
+
+def _median(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _peer_location(core: Node, identity: bytes, ref: SignedNodeRef) -> float:

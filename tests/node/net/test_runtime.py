@@ -128,6 +128,7 @@ async def test_darknet_chain_fetches_through_a_middle_node(tmp_path: Path) -> No
         status = await nodes[2].status()
         assert status.bytes_in > len(chk.data) + len(ssk.data)  # both blocks came over a link
         assert 0 < status.bytes_out < status.bytes_in
+        assert abs(status.clock_skew) < 5  # all three share this machine's clock
         # A different block under the same SSK is a collision that returns the original.
         clash = insert_ssk(insert_uri.with_docname("doc"), b"other words")
         result = await nodes[2].insert(clash)
