@@ -35,7 +35,7 @@ from crypto.encoding import b64encode
 from node.fcp.client import FCPClient
 from node.fcp.client_types import FCPError
 from node.net.datadir import DataDir
-from node.net.misbehave import ENV_SWITCH, MODES
+from node.net.misbehave import ENV_SWITCH, GRACE, MODES, OVERSIZE_INTERVAL
 from node.testnet import Testnet
 from store import BlockStore, StoreConfig
 
@@ -144,6 +144,7 @@ async def hostile(
     with Testnet(
         nodes, directory, node_args=node_args, env=TESTING_ENV, timeout=max(60.0, 4.0 * nodes)
     ) as net:
+        up = time.monotonic()
         await anyio.sleep(settle)  # let the hostile nodes start misbehaving (GRACE)
         uploads: list[tuple[int, bytes, str]] = []
         limiter = anyio.CapacityLimiter(concurrency)
@@ -183,9 +184,15 @@ async def hostile(
 
         async with anyio.create_task_group() as tg:
             for inserter, data, uri in uploads:
+                # The inserter keeps none of what it inserted: its fetch crosses
+                # the network, where the hostile nodes are.
                 others = [i for i in honest if i != inserter]
-                for at in rng.sample(others, min(fetchers_per_file, len(others))):
+                chosen = rng.sample(others, min(fetchers_per_file - 1, len(others)))
+                for at in [inserter, *chosen]:
                     tg.start_soon(fetch, at, data, uri)
+        # Give a link-killing node time for three faults at each peer (a shunning)
+        # before counting who still links to whom.
+        await anyio.sleep(max(0.0, up + GRACE + 6 * OVERSIZE_INTERVAL - time.monotonic()))
         names = {identity_name(net.nodes[i].data_dir): mode for i, mode in bad.items()}
         result.hostile_links = dict.fromkeys(bad.values(), 0)
         for i in honest:
@@ -556,3 +563,28 @@ async def _attempt(call: Awaitable[object]) -> None:
 
 
 Scenario = Callable[..., Awaitable[Any]]
+
+
+async def run_all(directory: Path, *, soak: bool = False) -> list[Any]:
+    """Every scenario at CI sizes (``soak``: the full ones), one after another.
+
+    Returns the result objects (each has ``summary()``); the full-disk scenario
+    is left out where no loop mount is possible.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    results: list[Any] = []
+    if soak:
+        results.append(
+            await hostile(directory / "hostile", nodes=30, files=20, fetchers_per_file=5,
+                          fetch_timeout=300)
+        )  # fmt: skip
+        results.append(await churn(directory / "churn", size=64 * 2**20, kill_spacing=2.0))
+        results.append(await crash(directory / "crash", kills=50))
+    else:
+        results.append(await hostile(directory / "hostile", modes=("corrupt", "oversize"), files=4))
+        results.append(await churn(directory / "churn"))
+        results.append(await crash(directory / "crash", kills=5))
+    with contextlib.suppress(LoopMountUnavailable):
+        results.append(await full_disk(directory / "disk"))
+    results.append(await store_limit(directory / "limit"))
+    return results
