@@ -315,11 +315,10 @@ class NodeRuntime:
             log.info("node stopped")
 
     async def _serve(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
-        host = self.settings.listen_host
-        try:
+        async def listen(port: int) -> None:
             await serve(
-                host,
-                self.listen_port,
+                self.settings.listen_host,
+                port,
                 self._accepted,
                 self.identity,
                 self.codec,
@@ -329,25 +328,16 @@ class NodeRuntime:
                 download=self.download,
                 faults=self.faults,
             )
+
+        try:
+            await listen(self.listen_port)
         except OSError as exc:
-            if self.listen_port and exc.errno is not None:
-                # The saved port is taken: pick another rather than refusing to start.
-                log.warning("listen port %d is unavailable; choosing another", self.listen_port)
-                self.listen_port = 0
-                await serve(
-                    host,
-                    0,
-                    self._accepted,
-                    self.identity,
-                    self.codec,
-                    self.settings.link,
-                    task_status=task_status,
-                    upload=self.upload,
-                    download=self.download,
-                    faults=self.faults,
-                )
-            else:
+            if not self.listen_port or exc.errno is None:
                 raise
+            # The saved port is taken: pick another rather than refusing to start.
+            log.warning("listen port %d is unavailable; choosing another", self.listen_port)
+            self.listen_port = 0
+            await listen(0)
 
     def _ref(self) -> SignedNodeRef:
         assert self.ref is not None

@@ -284,3 +284,20 @@ async def test_default_log_level_shows_no_keys_addresses_or_ids(
     for secret in [*ports, *(i[:8] for i in identities), b64encode(block.routing_key)[:8]]:
         assert secret not in text
     assert block.routing_key.hex()[:16] not in text
+
+
+async def test_a_taken_saved_port_makes_the_node_choose_another(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        DataDir.open(tmp_path / "n").write_state({"listen_port": port, "location": 0.25})
+        node = NodeRuntime(settings(tmp_path / "n"))
+        async with running(node):
+            assert node.listen_port not in (0, port)
+        assert DataDir.open(tmp_path / "n").read_state()["listen_port"] == node.listen_port
+    assert "is unavailable; choosing another" in caplog.text
