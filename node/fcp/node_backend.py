@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from crypto.encoding import b64encode
 from crypto.keys import generate_ssk
@@ -186,9 +187,7 @@ class NodeBackend:
                 redirect_to=redirect,
                 codecs=_codecs(request.options),
                 get_chk_only=request.options.get_chk_only,
-                persistence=Persistence(info.persistence),
-                global_queue=info.global_,
-                client_name=info.client,
+                **_owner(info),
             )
         self._requests[key] = request
 
@@ -212,9 +211,7 @@ class NodeBackend:
                 default=request.default_name,
                 codecs=_codecs(request.options),
                 get_chk_only=request.options.get_chk_only,
-                persistence=Persistence(info.persistence),
-                global_queue=info.global_,
-                client_name=info.client,
+                **_owner(info),
             )
         self._requests[key] = request
 
@@ -229,9 +226,7 @@ class NodeBackend:
                 return_type=ReturnType(options.return_type),
                 filename=options.filename,
                 max_size=options.max_size,
-                persistence=Persistence(info.persistence),
-                global_queue=info.global_,
-                client_name=info.client,
+                **_owner(info),
             )
         self._requests[key] = request
 
@@ -468,6 +463,15 @@ class NodeBackend:
             return False
         self.manager.db.put_blob(ENTRIES_ID, kind, json.dumps(entries).encode())
         return True
+
+
+def _owner(info: fb.RequestInfo) -> dict[str, Any]:
+    """Who a request belongs to, in the request manager's keyword arguments."""
+    return {
+        "persistence": Persistence(info.persistence),
+        "global_queue": info.global_,
+        "client_name": info.client,
+    }
 
 
 def _progress(status: ManagerStatus) -> fb.Progress:
