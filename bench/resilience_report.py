@@ -4,6 +4,8 @@ Usage::
 
     .venv/bin/python -m bench.resilience_report            # --quick: a few minutes
     .venv/bin/python -m bench.resilience_report --soak     # 10,000 nodes, 100,000 inputs
+    .venv/bin/python -m bench.resilience_report --no-fuzz --no-scenarios --nodes 10000 \
+        --requests 20000 --seeds 3                         # adversary figures only, with CIs
     .venv/bin/python -m bench.resilience_report --adversary-json bench/out/adversary_10k.json
 
 Writes Markdown (default ``bench/out/resilience.md``) with PNG plots beside it.
@@ -106,7 +108,13 @@ def plots(adv: dict[str, Any], out: Path, stem: str) -> list[str]:
     width = 0.8 / len(adversary.CLASSIFIERS)
     for k, cls in enumerate(adversary.CLASSIFIERS):
         ys = [_nan0(adv[r]["inference"].get(cls, {}).get("precision", 0.0)) for r in rules]
-        ax.bar([x + k * width for x in range(len(rules))], ys, width, label=cls)
+        cis = [adv[r]["inference"].get(cls, {}).get("ci_bootstrap") for r in rules]
+        err = [
+            [max(0.0, y - _nan0(c[0])) if c else 0.0 for y, c in zip(ys, cis, strict=True)],
+            [max(0.0, _nan0(c[1]) - y) if c else 0.0 for y, c in zip(ys, cis, strict=True)],
+        ]
+        xs = [x + k * width for x in range(len(rules))]
+        ax.bar(xs, ys, width, yerr=err, capsize=2, label=cls)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="target ≤ 0.5")
     mid = width * (len(adversary.CLASSIFIERS) - 1) / 2
     ax.set_xticks([x + mid for x in range(len(rules))], [_rule(r, "\n") for r in rules])
@@ -169,6 +177,14 @@ def _pct(x: float) -> str:
     return "–" if isinstance(x, float) and math.isnan(x) else f"{100 * x:.1f} %"
 
 
+def _pci(s: dict[str, Any]) -> str:
+    """Precision with its request-bootstrap 95 % interval."""
+    ci = s.get("ci_bootstrap")
+    if not ci or any(isinstance(x, float) and math.isnan(x) for x in ci):
+        return _pct(s["precision"])
+    return f"{_pct(s['precision'])} [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}]"
+
+
 def adversary_md(adv: dict[str, Any]) -> list[str]:
     rules = [r for r in adversary.HTL_RULES if r in adv]
     md = [
@@ -179,27 +195,38 @@ def adversary_md(adv: dict[str, Any]) -> list[str]:
         "### Originator inference by a neighbour",
         "",
         "| HTL rules | requests found | messages per request | sightings | base rate | "
-        + " | ".join(f"{c} P / R" for c in adversary.CLASSIFIERS)
+        "relays at max that answered (f) | "
+        + " | ".join(f"{c} P [95 % CI] / R" for c in adversary.CLASSIFIERS)
         + " |",
-        "|---|---|---|---|---|" + "---|" * len(adversary.CLASSIFIERS),
+        "|---|---|---|---|---|---|" + "---|" * len(adversary.CLASSIFIERS),
     ]
     for r in rules:
         inf = adv[r]["inference"]
         cells = [
-            f"{_pct(inf[c]['precision'])} / {_pct(inf[c]['recall'])}" if c in inf else "–"
+            f"{_pci(inf[c])} / {_pct(inf[c]['recall'])}" if c in inf else "–"
             for c in adversary.CLASSIFIERS
         ]
+        cut = inf.get("chain_cut", {}).get("f", math.nan)
         md.append(
             f"| {_rule(r)} | {_pct(adv[r]['success_rate'])} | "
             f"{adv[r].get('messages_per_request', '–')} | {inf['sightings']} | "
-            f"{_pct(inf['base_rate'])} | " + " | ".join(cells) + " |"
+            f"{_pct(inf['base_rate'])} | {_pct(cut)} | " + " | ".join(cells) + " |"
         )
     md += [
         "",
         "P = precision (of the sightings flagged 'originator', the share that were), R = recall; "
+        "[95 % CI] = bootstrap over the test requests; "
         "base rate = share of sightings whose sender is the originator (a guess's floor). "
-        "bayes uses the peer's distance to the key; bayes_no_key is the same table without it.",
+        "bayes uses the peer's distance to the key and whether it has room for more peers; "
+        "bayes_no_key and bayes_no_room are the same table without one of them. "
+        "f = share of relays that received a request at max HTL and answered it from their "
+        "store instead of passing it on; the held_max rule's precision is 1 − (1 − p)(1 − f) "
+        "(½ + f/2 at p = ½).",
         "",
+    ]
+    if "pooled" in adv:
+        md += pooled_md(adv["pooled"])
+    md += [
         "### Colluding nodes",
         "",
         "| HTL rules | colluders | requests seen | named right (held_max) | precision | "
@@ -236,6 +263,45 @@ def adversary_md(adv: dict[str, Any]) -> list[str]:
     return md
 
 
+POOLED_COLUMNS = (*adversary.CLASSIFIERS, "bayes_cross", *adversary.DIAGNOSTICS)
+
+
+def pooled_md(pooled: dict[str, Any]) -> list[str]:
+    """Default rules over several networks: the verdict on 'no better than ½'."""
+    first = next(iter(pooled.values()))
+    seeds = [s["seed"] for s in first["per_seed"]]
+    md = [
+        f"#### Default rules, pooled over {len(seeds)} networks (seeds {seeds})",
+        "",
+        "| core | messages per request | f | "
+        + " | ".join(f"{c} P [95 % CI]" for c in POOLED_COLUMNS)
+        + " |",
+        "|---|---|---|" + "---|" * len(POOLED_COLUMNS),
+    ]
+    for variant, res in pooled.items():
+        per = res["per_seed"]
+        mpr = sum(s["messages_per_request"] for s in per) / len(per)
+        got = sum(s["chain_cut"]["relays_at_max"] for s in per)
+        cut = sum(s["chain_cut"]["answered_at_max"] for s in per)
+        cells = [_pci(res["pooled"][c]) if c in res["pooled"] else "–" for c in POOLED_COLUMNS]
+        md.append(
+            f"| {variant} | {mpr:.2f} | {_pct(cut / got if got else math.nan)} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    md += [
+        "",
+        "[95 % CI]: bootstrap over requests within each network. bayes_cross: tables trained "
+        "on another network (no overfitting to the test network). bayes_degree is given the "
+        "peer's exact degree, which no opennet message reveals: an upper bound, not a "
+        "classifier a neighbour has. 'no answer at max': the bench-only core variant "
+        "(`adversary.no_answer_at_max`) in which a relay still holding the maximum HTL "
+        "forwards instead of answering from its store.",
+        "",
+    ]
+    return md
+
+
 def store_md(probe: dict[str, Any]) -> list[str]:
     return [
         f"A real `BlockStore` of {probe['stored_blocks']} blocks ({probe['file_mib']} MiB), "
@@ -264,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, help="simulated nodes (overrides the mode)")
     ap.add_argument("--requests", type=int, help="measured requests per rule set")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        help="networks to pool the default rules over, with confidence intervals "
+        "(default: 3 with --soak, else 1 = no pooled table)",
+    )
     ap.add_argument("--adversary-json", type=Path, help="reuse adversary figures saved earlier")
     ap.add_argument("--no-fuzz", action="store_true")
     ap.add_argument("--no-scenarios", action="store_true")
@@ -280,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.adversary_json:
         adv = json.loads(args.adversary_json.read_text())
     else:
-        adv = adversary.measure(size["nodes"], size["requests"], args.seed)
+        seeds = args.seeds if args.seeds else (3 if args.soak else 1)
+        adv = adversary.measure(size["nodes"], size["requests"], args.seed, seeds)
         (out_dir / f"adversary_{size['nodes']}.json").write_text(json.dumps(adv, indent=1))
     print(json.dumps({k: adv[k] for k in adversary.HTL_RULES if k in adv}), flush=True)
     probe = store_probe.measure(size["stored"])

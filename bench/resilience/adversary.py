@@ -6,8 +6,8 @@ One opennet (``node.sim``, the real routing core) is built per HTL rule set,
 warmed up as ``node.sim.experiment`` does, then runs a stream of Zipf-popular
 requests while :attr:`SimNetwork.tap` records every ``DataRequest`` a node
 receives: what that node sees of it (the HTL on arrival, the key, the sender,
-the sender's degree, the time). The truth (which node started each request) is
-kept beside it, never shown to the classifiers.
+its location, whether it has room for more peers, the time). The truth (which
+node started each request) is kept beside it, never shown to the classifiers.
 
 *Originator inference.* A node asks of every request a peer sends it: "did my
 peer start this?" Three classifiers, each given strictly what a node sees:
@@ -19,13 +19,29 @@ peer start this?" Three classifiers, each given strictly what a node sees:
               ever brings max keeps max); we hand it the truth, the adversary's
               best case;
 ``bayes``     a lookup table over (HTL, held_max, how far the sender is from the
-              key, whether we are nearer, the sender's degree), trained on half
-              the requests (by request id) and judged on the other half:
-              "originator" when most training observations in that cell were.
+              key, whether we are nearer, whether the sender has room for
+              more peers), trained on half the requests (by request id) and
+              judged on the other half: "originator" when most training
+              observations in that cell were; a cell with fewer than
+              :data:`MIN_CELL` training observations falls back to held_max.
               Greedy routing makes the key distance telling: a relay was chosen
               *because* it is near the key, an originator is anywhere;
-``bayes_no_key``  the same table without the two key-distance features: what
-              the HTL and the degree alone give away.
+``bayes_no_key``  the same table without the two key-distance features;
+``bayes_no_room`` the same table without the room feature.
+
+What a neighbour can see of its peer. Its location: in the signed noderef of
+the ``LinkHello`` and in every ``location_update``. The key: in the request.
+Its *degree* is in no opennet message (``LinkHello`` carries only the noderef
+and a clock; swap walks, whose ``peer_locations`` would list a node's peers,
+run on darknet only, see ``node/net/runtime.py``'s maintenance loop). What a
+neighbour can learn is whether its peer has *room*: an opennet node offers
+itself to every announcement it relays while it has fewer than ``max_peers``
+peers, and only with ``fold_accept_probability`` when full, so a neighbour
+that relays or sends a few announcements through it finds out. The classifiers
+get that bit, not the degree. (With the exact degree, which a neighbour cannot
+see, the table does better: a random relay at max HTL is a random peer of the
+previous one, so it is picked in proportion to its degree, while originators
+are any node; ``degree_diagnostic`` measures it.)
 
 Timing is not a feature: a neighbour has no clock reading of when the request
 began, and in the simulator nodes add no processing delay to tell hops apart.
@@ -41,6 +57,25 @@ hundreds of times) and for keys nobody requested: kill the 20 live nodes
 nearest the key's location, let their peers notice, then request the key from
 random live nodes and count successes.
 
+*Uncertainty.* Each precision comes with two 95 % intervals: Wilson's over
+the flagged sightings (as if independent), and a bootstrap over the test
+requests (the sightings of one request rise and fall together, so this one
+is the honest one). :func:`inference_seeds` repeats the measurement on
+several networks (seeds) and pools them, bootstrapping within each seed; it
+also judges a ``bayes`` table trained on *another* seed's network
+(``bayes_cross``), which no cell of the test network has ever seen: if the
+same-network table's edge were overfitting, that one would lose it.
+
+*Theory.* With random hops at max HTL, the chain of nodes holding the maximum
+is: the originator, then each next holder with probability 1 − p (p =
+``p_decrement_at_max``). If every holder went on, "my peer held max" would be
+the originator 1 − p of the time: ½. A holder that finds the block in its own
+store or cache answers instead, cutting the chain: with a share f of holders
+doing so, precision is 1 − (1 − p)(1 − f) = ½ + f/2 at p = ½. ``chain_cut``
+measures f. :func:`no_answer_at_max` is the bench-only variant of the core in
+which a relay still holding the maximum does not answer from its store (it
+forwards), which makes f = 0.
+
 Every figure is a pure function of the arguments (wall-clock keys aside).
 """
 
@@ -50,11 +85,15 @@ import math
 import random
 import time
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from crypto.blocks import KeyKind
-from node.core import Config, Outcome
+from node.core import Config, Outcome, routing
 from node.core.messages import DataRequest, Message
 from node.sim.experiment import REQUEST_RATE, Params, Zipf, build, fake_block
 from node.sim.network import SimNetwork
@@ -72,10 +111,18 @@ HTL_RULES: dict[str, dict[str, float]] = {
     "strong": {"p_decrement_at_max": 0.25, "p_decrement_at_one": 0.25},
 }
 
-CLASSIFIERS = ("htl_max", "held_max", "bayes", "bayes_no_key")
+CLASSIFIERS = ("htl_max", "held_max", "bayes", "bayes_no_key", "bayes_no_room")
+DIAGNOSTICS = ("bayes_degree",)
+"""Classifiers given something a real neighbour cannot see (the peer's degree)."""
 COLLUDE_PERCENT = (1, 5, 10)
 TARGETED = 20
 """Nodes an attacker removes around one key (the issue's figure)."""
+MIN_CELL = 20
+"""Training sightings a ``bayes`` cell needs to decide by itself; a rarer cell
+falls back to held_max (a majority of three says little)."""
+BOOTSTRAP = 400
+"""Bootstrap resamples for a confidence interval."""
+Z95 = 1.959964
 
 
 @dataclass(slots=True)
@@ -89,7 +136,9 @@ class Sightings:
     htl: list[int] = field(default_factory=list)
     cell: list[tuple[int, ...]] = field(default_factory=list)
     held_max: list[bool] = field(default_factory=list)
+    degree: list[int] = field(default_factory=list)  # diagnostic only: not observable
     seen: set[tuple[int, int]] = field(default_factory=set)
+    forwarded: set[tuple[int, int]] = field(default_factory=set)  # (sender, uid) of any request
 
 
 def circular(a: float, b: float) -> float:
@@ -99,6 +148,7 @@ def circular(a: float, b: float) -> float:
 
 def _tap(net: SimNetwork, s: Sightings) -> Any:
     max_htl = net.config.max_htl
+    max_peers = net.config.max_peers
     index = net.index
     nodes = net.nodes
     ids = net.ids
@@ -108,6 +158,7 @@ def _tap(net: SimNetwork, s: Sightings) -> Any:
         if type(msg) is not DataRequest:
             return
         i = index[sender_id]
+        s.forwarded.add((i, msg.uid))
         if (j, msg.uid) in s.seen:  # a loop: the receiver knows it saw this one
             return
         s.seen.add((j, msg.uid))
@@ -120,14 +171,15 @@ def _tap(net: SimNetwork, s: Sightings) -> Any:
         d_sender = circular(nodes[i].location, key)
         d_me = circular(nodes[j].location, key)
         far = min(15, int(-math.log2(max(d_sender, 1e-9))))
-        degree = min(4, len(nodes[i].peers) // 10)
+        degree = len(nodes[i].peers)
         s.time.append(now)
         s.receiver.append(j)
         s.sender.append(i)
         s.uid.append(msg.uid)
         s.htl.append(msg.htl)
         s.held_max.append(held)
-        s.cell.append((msg.htl, held, far, d_me < d_sender, degree))
+        s.degree.append(degree)
+        s.cell.append((msg.htl, held, far, d_me < d_sender, degree < max_peers))
 
     return tap
 
@@ -147,12 +199,53 @@ class Run:
     wall: float
 
 
-def simulate(nodes: int, requests: int, seed: int, rule: str) -> Run:
-    """Build, insert, warm up, then run ``requests`` tapped Zipf requests."""
+@contextmanager
+def no_answer_at_max() -> Iterator[None]:
+    """Bench-only variant of the core: a relay that still holds the maximum HTL
+    does not answer a request from its own store or cache; it forwards it (to a
+    random peer, as ``random_at_max`` says) unless the sender is its only peer.
+    Patches ``node.core.routing.looked_up`` for the duration."""
+    original = routing.looked_up
+
+    def looked_up(node: Any, st: Any, block: Any, now: float) -> Any:
+        if (
+            block is not None
+            and st.op is routing.Op.REQUEST
+            and st.upstream is not None
+            and st.htl >= node.config.max_htl
+            and len(node.peers) > 1
+        ):
+            block = None
+        return original(node, st, block, now)
+
+    routing.looked_up = looked_up
+    try:
+        yield
+    finally:
+        routing.looked_up = original
+
+
+def simulate(
+    nodes: int,
+    requests: int,
+    seed: int,
+    rule: str,
+    *,
+    answer_at_max: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> Run:
+    """Build, insert, warm up, then run ``requests`` tapped Zipf requests.
+    ``answer_at_max=False`` runs it all under :func:`no_answer_at_max`; ``overrides``
+    are further :class:`Config` fields (a proposed default, measured before it lands)."""
+    if not answer_at_max:
+        with no_answer_at_max():
+            return simulate(nodes, requests, seed, rule, overrides=overrides)
     wall0 = time.perf_counter()
     r = HTL_RULES[rule]
     config = Config(
-        p_decrement_at_max=r["p_decrement_at_max"], p_decrement_at_one=r["p_decrement_at_one"]
+        p_decrement_at_max=r["p_decrement_at_max"],
+        p_decrement_at_one=r["p_decrement_at_one"],
+        **(overrides or {}),
     )
     p = Params(nodes=nodes, requests=requests, seed=seed, config=config)
     net = build(p)
@@ -199,7 +292,7 @@ def _insert(net: SimNetwork, blocks: list[Any], rng: random.Random) -> None:
 def _requests(
     net: SimNetwork,
     rng: random.Random,
-    picks: list[tuple[int, int | None]],
+    picks: Sequence[tuple[int, int | None]],
     keys: list[bytes],
     first_id: int,
 ) -> tuple[dict[int, int], float]:
@@ -236,65 +329,217 @@ def _truth(run: Run) -> list[bool]:
     return [origin.get(u) == snd for u, snd in zip(s.uid, s.sender, strict=True)]
 
 
-def _no_key(cell: tuple[int, ...]) -> tuple[int, ...]:
-    """A cell without the key-distance features (HTL, held_max, degree)."""
-    return (cell[0], cell[1], cell[4])
+Cell = tuple[Any, ...]
+Table = dict[Cell, bool]
 
 
-def _train(cells: list[tuple[int, ...]], uids: list[int], truth: list[bool]) -> dict[Any, bool]:
-    """A lookup table from sightings of even request ids: cell -> "originator"."""
-    pos: dict[tuple[int, ...], int] = defaultdict(int)
-    tot: dict[tuple[int, ...], int] = defaultdict(int)
-    for cell, uid, t in zip(cells, uids, truth, strict=True):
-        if uid % 2 == 0:
-            tot[cell] += 1
-            pos[cell] += t
-    return {cell: 2 * pos[cell] > n for cell, n in tot.items()}
-
-
-def _predictors(run: Run, truth: list[bool]) -> dict[str, list[bool]]:
-    s = run.sightings
-    max_htl = run.net.config.max_htl
-    table = _train(s.cell, s.uid, truth)
-    cells = [_no_key(c) for c in s.cell]
-    plain = _train(cells, s.uid, truth)
+def _views(s: Sightings) -> dict[str, list[Cell]]:
+    """The cells each table classifier looks at, one per sighting."""
+    max_peers_bucket = 4  # degree // 10, capped: 0-9, 10-19, ..., 40 (full)
     return {
-        "htl_max": [h == max_htl for h in s.htl],
-        "held_max": list(s.held_max),
-        # An unseen cell falls back to the held_max rule.
-        "bayes": [table.get(c, hm) for c, hm in zip(s.cell, s.held_max, strict=True)],
-        "bayes_no_key": [plain.get(c, hm) for c, hm in zip(cells, s.held_max, strict=True)],
+        "bayes": s.cell,
+        "bayes_no_key": [(c[0], c[1], c[4]) for c in s.cell],
+        "bayes_no_room": [c[:4] for c in s.cell],
+        "bayes_degree": [
+            (*c[:4], min(max_peers_bucket, d // 10)) for c, d in zip(s.cell, s.degree, strict=True)
+        ],
     }
 
 
-def _score(pred: list[bool], truth: list[bool], mask: list[bool]) -> dict[str, float]:
-    tp = fp = fn = 0
-    for p, t, m in zip(pred, truth, mask, strict=True):
-        if not m:
+def _train(
+    cells: list[Cell], truth: list[bool], use: list[bool] | None = None, min_cell: int = MIN_CELL
+) -> Table:
+    """A lookup table cell -> "originator" from the sightings ``use`` marks (all if None);
+    cells seen fewer than ``min_cell`` times are left out (they fall back to held_max)."""
+    pos: dict[Cell, int] = defaultdict(int)
+    tot: dict[Cell, int] = defaultdict(int)
+    for k, (cell, t) in enumerate(zip(cells, truth, strict=True)):
+        if use is None or use[k]:
+            tot[cell] += 1
+            pos[cell] += t
+    return {cell: 2 * pos[cell] > n for cell, n in tot.items() if n >= min_cell}
+
+
+def _apply(table: Table, cells: list[Cell], held: list[bool]) -> list[bool]:
+    return [table.get(c, h) for c, h in zip(cells, held, strict=True)]
+
+
+def _predictors(
+    s: Sightings,
+    truth: list[bool],
+    max_htl: int,
+    foreign: dict[str, Table] | None = None,
+    min_cell: int = MIN_CELL,
+) -> dict[str, list[bool]]:
+    """Every classifier's verdict on every sighting. Tables are trained on the even
+    request ids; ``foreign`` adds ``<name>_cross`` judged by tables from another network."""
+    train = [u % 2 == 0 for u in s.uid]
+    out = {"htl_max": [h == max_htl for h in s.htl], "held_max": list(s.held_max)}
+    for name, cells in _views(s).items():
+        out[name] = _apply(_train(cells, truth, train, min_cell), cells, s.held_max)
+        if foreign is not None and name in foreign:
+            out[f"{name}_cross"] = _apply(foreign[name], cells, s.held_max)
+    return out
+
+
+def tables(run: Run) -> dict[str, Table]:
+    """Tables trained on every sighting of ``run``: for judging another network."""
+    truth = _truth(run)
+    return {name: _train(cells, truth) for name, cells in _views(run.sightings).items()}
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval for a proportion k / n."""
+    if n == 0:
+        return (math.nan, math.nan)
+    ph = k / n
+    d = 1 + z * z / n
+    mid = (ph + z * z / (2 * n)) / d
+    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+# Per test request: (true positives, false positives, false negatives) of one classifier.
+Counts = list[tuple[int, int, int]]
+
+
+def _counts(pred: list[bool], truth: list[bool], uids: list[int]) -> Counts:
+    """Per request of the test half (odd ids): its sightings' tp, fp and fn."""
+    per: dict[int, list[int]] = {}
+    for p, t, u in zip(pred, truth, uids, strict=True):
+        if u % 2 == 0:
             continue
+        c = per.setdefault(u, [0, 0, 0])
         if p and t:
-            tp += 1
+            c[0] += 1
         elif p:
-            fp += 1
+            c[1] += 1
         elif t:
-            fn += 1
+            c[2] += 1
+    return [(a, b, c) for a, b, c in per.values()]
+
+
+def _summary(groups: list[Counts], seed: int = 0) -> dict[str, Any]:
+    """Precision with its Wilson and request-bootstrap 95 % intervals, pooled over
+    ``groups`` (one per network; the bootstrap resamples requests within each)."""
+    tp = sum(c[0] for g in groups for c in g)
+    fp = sum(c[1] for g in groups for c in g)
+    fn = sum(c[2] for g in groups for c in g)
+    rng = np.random.default_rng(seed)
+    tps = np.zeros(BOOTSTRAP)
+    flagged = np.zeros(BOOTSTRAP)
+    for g in groups:
+        if not g:
+            continue
+        a = np.array(g, dtype=np.int64)
+        idx = rng.integers(0, len(g), size=(BOOTSTRAP, len(g)))
+        tps += a[idx, 0].sum(axis=1)
+        flagged += a[idx, 0].sum(axis=1) + a[idx, 1].sum(axis=1)
+    ok = flagged > 0
+    boot = tps[ok] / flagged[ok]
+    lo, hi = np.quantile(boot, [0.025, 0.975]) if len(boot) else (math.nan, math.nan)
+    w = wilson(tp, tp + fp)
     return {
         "precision": round(tp / (tp + fp), 4) if tp + fp else math.nan,
         "recall": round(tp / (tp + fn), 4) if tp + fn else math.nan,
         "flagged": tp + fp,
+        "ci_wilson": [round(w[0], 4), round(w[1], 4)],
+        "ci_bootstrap": [round(float(lo), 4), round(float(hi), 4)],
     }
 
 
-def inference(run: Run) -> dict[str, Any]:
-    """Precision and recall of each classifier on the test half (odd request ids)."""
+def chain_cut(run: Run) -> dict[str, Any]:
+    """Of the relays that received a request at max HTL (the originator excluded),
+    the share that sent it nowhere (f in the theory: they answered from their store)."""
+    s, origin, max_htl = run.sightings, run.origin, run.net.config.max_htl
+    got = cut = 0
+    for j, u, h in zip(s.receiver, s.uid, s.htl, strict=True):
+        if h == max_htl and origin.get(u) != j:
+            got += 1
+            cut += (j, u) not in s.forwarded
+    f = cut / got if got else math.nan
+    return {"relays_at_max": got, "answered_at_max": cut, "f": round(f, 4)}
+
+
+def _observed(run: Run, foreign: dict[str, Table] | None = None) -> dict[str, Any]:
+    """Per-request counts of every classifier on ``run``'s test half (odd request ids)."""
+    s = run.sightings
     truth = _truth(run)
-    test = [u % 2 == 1 for u in run.sightings.uid]
-    preds = _predictors(run, truth)
+    preds = _predictors(s, truth, run.net.config.max_htl, foreign)
+    test = [u % 2 == 1 for u in s.uid]
     n_test = sum(test)
     return {
         "sightings": n_test,
         "base_rate": round(sum(t for t, m in zip(truth, test, strict=True) if m) / n_test, 4),
-        **{name: _score(preds[name], truth, test) for name in CLASSIFIERS},
+        "chain_cut": chain_cut(run),
+        "counts": {name: _counts(pred, truth, s.uid) for name, pred in preds.items()},
+    }
+
+
+def inference(run: Run, seed: int = 0) -> dict[str, Any]:
+    """Precision (with 95 % intervals) and recall of each classifier on the test half."""
+    o = _observed(run)
+    counts = o.pop("counts")
+    return {**o, **{name: _summary([c], seed) for name, c in counts.items()}}
+
+
+def _with_room(run: Run) -> float:
+    """Share of live nodes with fewer than ``max_peers`` peers after the stream."""
+    net = run.net
+    live = [i for i in range(len(net.nodes)) if net.alive[i]]
+    room = sum(1 for i in live if len(net.nodes[i].peers) < net.config.max_peers)
+    return room / max(1, len(live))
+
+
+def _precision(c: Counts) -> float:
+    tp = sum(x[0] for x in c)
+    fp = sum(x[1] for x in c)
+    return round(tp / (tp + fp), 4) if tp + fp else math.nan
+
+
+def inference_seeds(
+    nodes: int,
+    requests: int,
+    seeds: list[int],
+    rule: str = "on",
+    *,
+    answer_at_max: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`inference` on one network per seed, pooled (bootstrap within each seed).
+    ``<table>_cross`` judges each network with the tables trained on all sightings
+    of the next seed's network, a network it has never seen."""
+    runs = [
+        simulate(nodes, requests, s, rule, answer_at_max=answer_at_max, overrides=overrides)
+        for s in seeds
+    ]
+    trained = [tables(r) for r in runs]
+    per_seed, groups = [], []
+    for k, (seed, run) in enumerate(zip(seeds, runs, strict=True)):
+        foreign = trained[(k + 1) % len(runs)] if len(runs) > 1 else None
+        o = _observed(run, foreign)
+        groups.append(o["counts"])
+        per_seed.append(
+            {
+                "seed": seed,
+                "sightings": o["sightings"],
+                "base_rate": o["base_rate"],
+                "chain_cut": o["chain_cut"],
+                "messages_per_request": round(run.messages_per_request, 2),
+                "success_rate": round(run.found_rate, 4),
+                "nodes_with_room": round(_with_room(run), 4),
+                "precision": {n: _precision(c) for n, c in o["counts"].items()},
+            }
+        )
+    names = list(groups[0])
+    return {
+        "nodes": nodes,
+        "requests": requests,
+        "rule": rule,
+        "answer_at_max": answer_at_max,
+        "overrides": overrides or {},
+        "per_seed": per_seed,
+        "pooled": {n: _summary([g[n] for g in groups], seeds[0]) for n in names},
     }
 
 
@@ -307,8 +552,8 @@ def collusion(run: Run, percent: int, seed: int) -> dict[str, Any]:
     n = len(run.net.nodes)
     bad = set(random.Random(seed * 31 + percent).sample(range(n), max(1, n * percent // 100)))
     truth = _truth(run)
-    preds = _predictors(run, truth)
     s = run.sightings
+    preds = _predictors(s, truth, run.net.config.max_htl)
     first: dict[int, int] = {}  # uid -> row of the earliest colluder sighting
     for row, (j, uid) in enumerate(zip(s.receiver, s.uid, strict=True)):
         if j in bad and uid % 2 == 1:
@@ -324,9 +569,9 @@ def collusion(run: Run, percent: int, seed: int) -> dict[str, Any]:
     for name in ("held_max", "bayes"):
         right = wrong = 0
         for u in honest:
-            row = first.get(u)
-            if row is not None and preds[name][row]:
-                if truth[row]:
+            hit = first.get(u)
+            if hit is not None and preds[name][hit]:
+                if truth[hit]:
                     right += 1
                 else:
                     wrong += 1
@@ -382,8 +627,10 @@ def censorship(run: Run, *, keys: int = 5, fetches: int = 100) -> dict[str, Any]
 # --- the whole measurement ---------------------------------------------------------------
 
 
-def measure(nodes: int, requests: int, seed: int = 1) -> dict[str, Any]:
-    """Inference and collusion under both HTL rule sets; censorship under the defaults."""
+def measure(nodes: int, requests: int, seed: int = 1, seeds: int = 1) -> dict[str, Any]:
+    """Inference and collusion under every HTL rule set; censorship under the defaults.
+    With ``seeds`` > 1, also the default rules pooled over that many networks, with
+    and without :func:`no_answer_at_max` (``pooled``)."""
     out: dict[str, Any] = {"nodes": nodes, "requests": requests, "seed": seed, "rules": HTL_RULES}
     for rule in HTL_RULES:
         run = simulate(nodes, requests, seed, rule)
@@ -398,4 +645,11 @@ def measure(nodes: int, requests: int, seed: int = 1) -> dict[str, Any]:
             wall = time.perf_counter()
             out["censorship"] = censorship(run)
             out["censorship"]["wall_seconds"] = round(time.perf_counter() - wall, 1)
+        del run
+    if seeds > 1:
+        chosen = list(range(seed, seed + seeds))
+        out["pooled"] = {
+            variant: inference_seeds(nodes, requests, chosen, "on", answer_at_max=answer)
+            for variant, answer in (("on", True), ("on, no answer at max", False))
+        }
     return out

@@ -1,6 +1,15 @@
 """The adversary analysis runs, and the HTL randomisation makes a neighbour's guess worse."""
 
-from bench.resilience.adversary import collusion, inference, simulate
+import math
+
+from bench.resilience.adversary import (
+    CLASSIFIERS,
+    collusion,
+    inference,
+    inference_seeds,
+    simulate,
+    wilson,
+)
 
 
 def test_htl_randomisation_lowers_originator_inference_precision() -> None:
@@ -14,5 +23,29 @@ def test_htl_randomisation_lowers_originator_inference_precision() -> None:
     for r in (a, b):
         assert r["sightings"] > 0
         assert 0.0 < r["base_rate"] < 1.0
+        for name in CLASSIFIERS:
+            p = r[name]["precision"]
+            if not r[name]["flagged"]:  # "off": nothing arrives at max HTL
+                assert math.isnan(p)
+                continue
+            for lo, hi in (r[name]["ci_wilson"], r[name]["ci_bootstrap"]):
+                assert lo <= p <= hi
     c = collusion(on, 10, seed=3)
     assert 0.0 <= c["held_max"]["singled_out"] <= c["seen"] <= 1.0
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson(50, 100)
+    assert math.isclose(lo, 0.4038, abs_tol=1e-4) and math.isclose(hi, 0.5962, abs_tol=1e-4)
+    assert math.isclose(wilson(0, 10)[0], 0.0, abs_tol=1e-12)
+    assert math.isclose(wilson(10, 10)[1], 1.0)
+
+
+def test_relays_at_max_that_do_not_answer_leave_the_chain_uncut() -> None:
+    """With the bench-only core variant no relay holding max answers from its store;
+    the default core does, for popular keys; tables from another network apply."""
+    default = inference_seeds(200, 600, [3, 4], "on")
+    variant = inference_seeds(200, 600, [3, 4], "on", answer_at_max=False)
+    assert all(s["chain_cut"]["answered_at_max"] == 0 for s in variant["per_seed"])
+    assert sum(s["chain_cut"]["answered_at_max"] for s in default["per_seed"]) > 0
+    assert variant["pooled"]["bayes_cross"]["flagged"] > 0
