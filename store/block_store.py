@@ -55,9 +55,18 @@ log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x534D5A44  # "SMZD": a Samizdat datastore
 # Pending last-use marks written without waiting for a put: bounds the memory
-# they take and how stale LRU gets on a read-only node, while a flush (one
-# commit) is spread over this many gets.
-TOUCH_FLUSH_THRESHOLD = 512
+# they take (~100 bytes a mark) and how stale LRU gets on a read-only node,
+# while a flush (one commit) is spread over this many gets. A mark's UPDATE
+# moves its row in two indexes; a flush's cost is mostly the index pages it
+# dirties, which scatter over the whole of both indexes, so larger flushes are
+# cheaper per mark: measured on 20,000 blocks, 8-16 µs a mark at 512, 3-4 µs at
+# 4,096 (``specs/store.md`` §Areas, sizes and eviction).
+TOUCH_FLUSH_THRESHOLD = 4096
+# Bytes of the file SQLite reads through a memory map instead of read() calls
+# (SQLite caps it at its compile-time limit, 2 GiB in common builds). A get
+# reads 9 pages; through the map it makes no system call for them, which
+# measured 13 -> 8 µs for a bare 32 KiB SELECT (``specs/store.md`` §The file).
+MMAP_SIZE = 1 << 31
 # Victims fetched per eviction query: one CHK put into a full area usually
 # evicts one CHK or up to 28 SSKs; a batch covers the common case in one query.
 EVICTION_BATCH = 16
@@ -171,6 +180,7 @@ class BlockStore:
         connection.text_factory = bytes
         try:
             try:
+                connection.execute(f"PRAGMA mmap_size = {MMAP_SIZE}")
                 salt = _load_salt(connection, path)
             except sqlite3.Error as exc:
                 raise DatabaseCorrupt(
@@ -225,7 +235,19 @@ class BlockStore:
 
     def get(self, routing_key: bytes) -> Block | None:
         """The block stored under ``routing_key``, or None. A hit marks it recently used."""
-        return self.get_many((routing_key,))[0]
+        salt = self._salt
+        row_key = row_id(salt, _checked(routing_key))
+        with self._lock:
+            row = self._probe(self._open(), row_key)
+            if row is None:
+                self._misses += 1
+                return None
+            self._count_hits((row[0],))
+        try:
+            return unseal(salt, row_key, routing_key, row[1])
+        except DamagedRecord as exc:
+            self._forget_hits({row[0]: str(exc)})
+            return None
 
     def get_many(self, routing_keys: Sequence[bytes]) -> list[Block | None]:
         """The block stored under each routing key, or None: one lock hold for all the probes.
@@ -236,12 +258,11 @@ class BlockStore:
         row_keys = [row_id(salt, _checked(key)) for key in routing_keys]
         with self._lock:
             connection = self._open()
-            try:
-                rows = [connection.execute(_SELECT_RECORD, (key,)).fetchone() for key in row_keys]
-            except sqlite3.Error as exc:
-                raise self._translate(exc) from exc
+            rows = [self._probe(connection, key) for key in row_keys]
+            found = [row[0] for row in rows if row is not None]
+            self._misses += len(rows) - len(found)
+            self._count_hits(found)
         blocks: list[Block | None] = []
-        hits: list[int] = []
         damaged: dict[int, str] = {}  # row number -> why (a key asked twice is one row)
         for routing_key, row_key, row in zip(routing_keys, row_keys, rows, strict=True):
             block = None
@@ -250,21 +271,10 @@ class BlockStore:
                     block = unseal(salt, row_key, routing_key, row[1])
                 except DamagedRecord as exc:
                     damaged[row[0]] = str(exc)
-                else:
-                    hits.append(row[0])
             blocks.append(block)
-        with self._lock:
-            if damaged:
-                with self._write() as connection:
-                    for row_number, why in damaged.items():
-                        self._drop_damaged(connection, row_number, why)
-            self._hits += len(hits)
-            self._misses += len(blocks) - len(hits)
-            for row_number in hits:
-                self._touch(row_number)
-            if len(self._touched) >= TOUCH_FLUSH_THRESHOLD and self._connection is not None:
-                with self._write(durable=False):
-                    pass
+        if damaged:
+            # A key asked twice counted two hits on its row: take back as many.
+            self._forget_hits(damaged, sum(row is not None and row[0] in damaged for row in rows))
         return blocks
 
     def might_contain(self, routing_key: bytes) -> bool:
@@ -487,6 +497,41 @@ class BlockStore:
         with self._lock, self._write() as connection:
             for area in Area:
                 self._evict(connection, area, None)
+
+    # -- the get path ---------------------------------------------------------
+    #
+    # A get holds the lock once: the probe, and (optimistically, before the
+    # record is opened outside the lock) the hit count and the last-use mark.
+    # A record that fails to open is rare: ``_forget_hits`` then counts a miss
+    # instead and drops the row, which also discards its mark.
+
+    def _probe(self, connection: sqlite3.Connection, row_key: bytes) -> tuple[int, bytes] | None:
+        try:
+            row: tuple[int, bytes] | None = connection.execute(
+                _SELECT_RECORD, (row_key,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        return row
+
+    def _count_hits(self, row_numbers: Sequence[int]) -> None:
+        """Count hits on these rows and mark them used (the caller holds the lock)."""
+        self._hits += len(row_numbers)
+        for row_number in row_numbers:
+            self._touch(row_number)
+        if len(self._touched) >= TOUCH_FLUSH_THRESHOLD:
+            with self._write(durable=False):
+                pass
+
+    def _forget_hits(self, damaged: dict[int, str], hits: int | None = None) -> None:
+        """Turn the hits on damaged rows into misses, and drop the rows."""
+        hits = len(damaged) if hits is None else hits
+        with self._lock:
+            self._hits -= hits
+            self._misses += hits
+            with self._write() as connection:
+                for row_number, why in damaged.items():
+                    self._drop_damaged(connection, row_number, why)
 
     # -- helpers ---------------------------------------------------------------
 

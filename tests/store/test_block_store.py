@@ -18,6 +18,7 @@ from store import (
     StoreConfig,
     StoreInUse,
 )
+from store import block_store as block_store_module
 from store import schema as schema_module
 from tests.store.conftest import CHK, SSK, chk_block
 
@@ -290,3 +291,64 @@ def test_a_rolled_back_write_leaves_the_presence_index_as_it_was(
     assert not store.might_contain(chks[2].routing_key)
     assert store.delete(chks[0].routing_key)
     assert not store.might_contain(chks[0].routing_key)
+
+
+def _damage_row_1(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as raw:
+        (record,) = raw.execute("SELECT record FROM blocks WHERE id = 1").fetchone()
+        flipped = record[:100] + bytes([record[100] ^ 1]) + record[101:]
+        raw.execute("UPDATE blocks SET record = ? WHERE id = 1", (flipped,))
+    raw.close()
+
+
+def test_a_damaged_record_asked_twice_in_one_get_many_is_two_misses_and_one_drop(
+    db_path: Path, small_config: StoreConfig, chks: list[Block]
+) -> None:
+    with BlockStore.open(db_path, small_config) as store:
+        store.put_many(chks[:2], Area.CACHE)
+    _damage_row_1(db_path)
+    with BlockStore.open(db_path, small_config) as store:
+        keys = [chks[0].routing_key, chks[1].routing_key, chks[0].routing_key]
+        assert store.get_many(keys) == [None, chks[1], None]
+        stats = store.stats()
+        assert (stats.hits, stats.misses, stats.dropped) == (1, 2, 1)
+        assert store.get(chks[0].routing_key) is None
+        assert (store.stats().hits, store.stats().misses) == (1, 3)
+        assert not store.might_contain(chks[0].routing_key)
+
+
+def test_a_damaged_record_on_a_single_get_is_a_miss(
+    db_path: Path, small_config: StoreConfig, chks: list[Block]
+) -> None:
+    with BlockStore.open(db_path, small_config) as store:
+        store.put_many(chks[:2], Area.CACHE)
+    _damage_row_1(db_path)
+    with BlockStore.open(db_path, small_config) as store:
+        assert store.get(chks[0].routing_key) is None
+        assert store.get(chks[1].routing_key) == chks[1]
+        stats = store.stats()
+        assert (stats.hits, stats.misses, stats.dropped, stats.cache.blocks) == (1, 1, 1, 1)
+
+
+def test_marks_are_written_once_enough_gets_have_made_them(
+    db_path: Path, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = StoreConfig(size_bytes=6 * CHK)
+    with BlockStore.open(db_path, config) as store:
+        store.put_many(chks[:3], Area.CACHE)
+    with BlockStore.open(db_path, config) as store:
+        monkeypatch.setattr(block_store_module, "TOUCH_FLUSH_THRESHOLD", 2)
+        store.get(chks[0].routing_key)
+        store.get_many([chks[1].routing_key])  # the second mark: both are written now
+        # A crash now loses no mark: the file (not only memory) makes 2 the oldest.
+        connection = store._connection
+        assert connection is not None
+        order = [row for (row,) in connection.execute("SELECT id FROM placement ORDER BY seq")]
+        assert order == [3, 1, 2]
+
+
+def test_the_store_reads_its_file_through_a_memory_map(store: BlockStore) -> None:
+    connection = store._connection
+    assert connection is not None
+    (size,) = connection.execute("PRAGMA mmap_size").fetchone()
+    assert size > 0
