@@ -164,6 +164,11 @@ class BandwidthLimiter:
         self._core: FairLimiter | None = None  # made lazily: anyio's clock needs a running loop
         self._events: dict[int, anyio.Event] = {}
 
+    @property
+    def limited(self) -> bool:
+        """False for an unlimited limiter: :meth:`acquire` would never wait, so skip it."""
+        return self._rate is not None
+
     async def acquire(self, peer: Hashable, nbytes: int) -> None:
         """Wait until ``peer`` may move ``nbytes`` more bytes."""
         if self._rate is None:

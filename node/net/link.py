@@ -1,12 +1,12 @@
-"""Encrypted, authenticated TCP links between nodes (anyio): dial, accept, send, receive.
+"""Encrypted, authenticated TCP links between nodes: dial, listen, send, receive.
 
 A link is: TCP connect or accept; the handshake of :mod:`crypto.handshake`
 under one cancel scope (``handshake_timeout``); then length-prefixed frames
 (:mod:`node.wire.framing`), each one AEAD-sealed message
 (:mod:`crypto.frames`) encoded by the strict codec (:mod:`node.wire.codec`).
 An empty sealed frame is a keepalive: sent when we have sent nothing for
-``keepalive_interval``, skipped on receipt, and it keeps the link from being
-declared idle after ``idle_timeout`` without any frame.
+``keepalive_interval``, skipped on receipt; a link on which nothing arrives for
+``idle_timeout`` is closed.
 
 Every way a link can end raises a :class:`LinkError` from ``send``/``receive``
 and closes only that link: :class:`LinkClosed` (the peer hung up),
@@ -17,27 +17,56 @@ and :class:`LinkProtocolError` (garbage frames or messages: also a
 counted per peer in a :class:`FaultCounter` the runtime can consult to back off
 or ban.
 
-:func:`connect` and :func:`accept` are async context managers that own the
-socket: leaving the ``async with`` closes it, on every path. Keepalives are
-sent by the task awaiting :meth:`Link.receive` (there is always one per link),
-so a link needs no task of its own.
+Theory of operation
+-------------------
+A link is an asyncio :class:`~asyncio.Protocol` on its TCP transport (the
+runtime runs on anyio's asyncio backend). A relay forwards one block per
+request, so what a message costs besides its crypto is what decides its
+throughput, and a byte-stream abstraction on top of the transport costs a lot
+per message: stop and restart reading around every read (two ``epoll_ctl``
+calls), a cancel scope per read for the idle timer, an extra trip through the
+event loop after every write, and a writer task between whoever decides to
+send and the socket. Here instead:
+
+- Reading never stops while the link is healthy: each chunk the transport
+  hands over is split into frames at once (:class:`FrameDecoder`, which checks
+  the length limit on the header before it buffers a body) and the one task
+  awaiting :meth:`Link.receive` is woken. Frames are opened (AEAD) and decoded
+  by that task, in order. At most :data:`MAX_BUFFERED` bytes of unread frames
+  are held: past that the transport stops reading until the task catches up,
+  so TCP flow control pushes back on a peer that sends faster than we read.
+- Sending is synchronous: :meth:`Link.send_now` encodes, seals and hands the
+  frame to the transport in one step, which either writes it or buffers it,
+  so frames go out in the order they were sealed without any lock.
+  :meth:`Link.send` is the same plus waiting for the upload limiter first and
+  for the transport's buffer to drain below its high-water mark after.
+  :attr:`Link.backlog` says how much is buffered: a peer that stopped reading
+  shows there, and the runtime drops its link.
+- One timer per link, rescheduled rather than recreated per message, sends a
+  keepalive when nothing has been sent for ``keepalive_interval`` and closes
+  the link when nothing has arrived for ``idle_timeout``.
+
+:func:`connect` and the handler given to :func:`serve` own the connection:
+leaving the ``async with`` (or returning) closes it, on every path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.abc
-from anyio.streams.buffered import BufferedByteReceiveStream
+import anyio.lowlevel
+from anyio.streams.memory import MemoryObjectSendStream
 
 from crypto.errors import CryptoError, FrameRejected, HandshakeFailed
-from crypto.frames import FrameOpener, FrameSealer
+from crypto.frames import FRAME_OVERHEAD, FrameOpener, FrameSealer
 from crypto.handshake import (
     MSG1_SIZE,
     MSG2_SIZE,
@@ -49,17 +78,20 @@ from crypto.handshake import (
 from node.net.bandwidth import BandwidthLimiter
 from node.net.identity import NodeIdentity
 from node.wire.codec import Codec
-from node.wire.errors import RemoteProtocolError
-from node.wire.framing import HEADER_SIZE, MAX_FRAME_BODY, FrameDecoder, encode_frame
+from node.wire.errors import FrameTooLarge, RemoteProtocolError
+from node.wire.framing import HEADER_SIZE, MAX_FRAME_BODY, FrameDecoder
 
-_READ_SIZE = 256 * 1024  # one read may carry several frames; bounds what one read buffers
-_STREAM_ERRORS = (
-    anyio.EndOfStream,
-    anyio.IncompleteRead,
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-    OSError,
-)
+MAX_BUFFERED = 1024 * 1024
+"""Bytes of complete frames read but not yet taken by :meth:`Link.receive` before
+the transport stops reading: 16 maximal frames, so a burst of block messages
+is one read, yet a peer cannot make us hold more than this per link."""
+
+WRITE_HIGH_WATER = 512 * 1024
+"""Buffered outgoing bytes above which :meth:`Link.send` waits for the socket
+to drain (the transport's high-water mark; its low-water mark is a quarter)."""
+
+ACCEPT_QUEUE = 64
+"""Accepted connections waiting for their handler task; more are refused."""
 
 
 class LinkError(Exception):
@@ -111,21 +143,163 @@ class FaultCounter:
         return sum(n for (p, _k), n in self._counts.items() if p == peer)
 
 
-def _remote_host(stream: anyio.abc.ByteStream) -> str:
-    try:
-        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
-    except anyio.TypedAttributeLookupError:
-        return "?"
-    return str(address[0]) if isinstance(address, tuple) else str(address)
+class _Gone(Exception):
+    """The connection ended while the handshake was reading (mapped to a LinkError)."""
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection: raw bytes during the handshake, then frames for one reader.
+
+    Everything here runs in transport callbacks or in the one task that reads;
+    nothing blocks. ``end`` is why no more bytes will come (set once): it is
+    raised by the reader after the frames that arrived before it.
+    """
+
+    def __init__(self, on_made: Callable[[_Connection], None] | None = None) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._on_made = on_made
+        self._raw = bytearray()  # handshake bytes not yet read
+        self._decoder: FrameDecoder | None = None  # set once the handshake is done
+        self.frames: deque[bytes] = deque()
+        self._frame_bytes = 0  # bytes in ``frames``
+        self._reading_paused = False
+        self.end: LinkError | None = None
+        self.end_is_fault = False  # ``end`` is the peer's fault (oversize frame)
+        self._waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._writing_paused = False
+        self.last_received = 0.0
+
+    # --- transport callbacks ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.last_received = asyncio.get_running_loop().time()
+        if self._on_made is not None:
+            self._on_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        decoder = self._decoder
+        if decoder is None:
+            self._raw += data
+        else:
+            try:
+                frames = decoder.feed(data)
+            except FrameTooLarge as exc:
+                self._finish(LinkProtocolError(str(exc)), fault=True)
+                assert self.transport is not None
+                self.transport.pause_reading()  # nothing after it can be read in step
+                return
+            if frames:
+                self.frames.extend(frames)
+                for frame in frames:
+                    self._frame_bytes += len(frame)
+                if self._frame_bytes > MAX_BUFFERED and not self._reading_paused:
+                    self._reading_paused = True
+                    assert self.transport is not None
+                    self.transport.pause_reading()
+        self.last_received = asyncio.get_running_loop().time()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._finish(LinkClosed("the peer closed the connection"))
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(LinkClosed("the peer's connection broke" if exc else "the connection closed"))
+        self._writing_paused = False
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    # --- for the link ---
+
+    def _finish(self, why: LinkError, *, fault: bool = False) -> None:
+        if self.end is None:
+            self.end = why
+            self.end_is_fault = fault
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until more bytes (or the end) arrive. Cancellable; loses nothing if cancelled."""
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+
+    async def read_exactly(self, n: int) -> bytes:
+        """Handshake bytes: exactly ``n`` of them, or :class:`_Gone`."""
+        while len(self._raw) < n:
+            if self.end is not None:
+                raise _Gone(str(self.end))
+            await self.wait()
+        data = bytes(self._raw[:n])
+        del self._raw[:n]
+        return data
+
+    def start_frames(self, decoder: FrameDecoder) -> None:
+        """The handshake is done: what follows (and what already came) is frames."""
+        self._decoder = decoder
+        raw, self._raw = bytes(self._raw), bytearray()
+        if raw:
+            self.data_received(raw)
+
+    def pop_frame(self) -> bytes:
+        frame = self.frames.popleft()
+        self._frame_bytes -= len(frame)
+        if self._reading_paused and self._frame_bytes <= MAX_BUFFERED // 2 and self.end is None:
+            self._reading_paused = False
+            assert self.transport is not None
+            self.transport.resume_reading()
+        return frame
+
+    @property
+    def writing_paused(self) -> bool:
+        return self._writing_paused
+
+    async def drained(self) -> None:
+        """Until the transport's buffer is below its low-water mark (or it closed)."""
+        while self._writing_paused:
+            if self._drained is None or self._drained.done():
+                self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.end is not None:
+            raise LinkClosed("the link is closed")
+        transport.write(data)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self._finish(LinkClosed("the link is closed"))
 
 
 class Link:
-    """One established link. Made by :func:`connect` or :func:`accept`, not directly."""
+    """One established link. Made by :func:`connect` or :func:`serve`, not directly."""
 
     def __init__(
         self,
-        stream: anyio.abc.ByteStream,
-        reader: BufferedByteReceiveStream,
+        connection: _Connection,
         result: HandshakeResult,
         codec: Codec,
         config: LinkConfig,
@@ -136,24 +310,24 @@ class Link:
     ) -> None:
         self.peer_identity = result.peer_identity
         self.handshake_hash = result.handshake_hash
-        self._stream = stream
-        self._reader = reader
+        self._conn = connection
         self._sealer = FrameSealer(result.send_key)
         self._opener = FrameOpener(result.receive_key)
         self._codec = codec
         self._config = config
-        self._upload = upload
-        self._download = download
+        self._upload = upload if upload is not None and upload.limited else None
+        self._download = download if download is not None and download.limited else None
         self._faults = faults
-        self._decoder = FrameDecoder(max_body=MAX_FRAME_BODY)
-        self._frames: deque[bytes] = deque()  # complete frames already read, not yet opened
-        # Fast acquire: an uncontended send (the usual case: one writer task per
-        # link) takes the lock without an extra trip through the event loop.
-        self._send_lock = anyio.Lock(fast_acquire=True)
-        self._last_send = anyio.current_time()
+        self._loop = asyncio.get_running_loop()
+        self._last_send = self._loop.time()
         self._closed = False
         self.bytes_sent = 0  # on the wire, frames and headers included: what the user pays
         self.bytes_received = 0
+        self._corked: list[bytes] = []  # sealed frames of this loop turn, not yet written
+        self._corked_bytes = 0
+        connection.start_frames(FrameDecoder(max_body=MAX_FRAME_BODY))
+        self._timer: asyncio.TimerHandle | None = None
+        self._schedule_timer()
 
     @property
     def closed(self) -> bool:
@@ -162,14 +336,45 @@ class Link:
     @property
     def buffered(self) -> int:
         """Frames already read off the socket: that many :meth:`receive` calls need no read."""
-        return len(self._frames)
+        return len(self._conn.frames)
+
+    @property
+    def backlog(self) -> int:
+        """Bytes handed to the socket that it has not sent yet (a peer not reading grows it)."""
+        transport = self._conn.transport
+        unsent = self._corked_bytes
+        return unsent if transport is None else unsent + transport.get_write_buffer_size()
+
+    @property
+    def can_send_now(self) -> bool:
+        """True if :meth:`send_now` may be used: no upload limit to wait for."""
+        return self._upload is None
+
+    def send_now(self, message: object) -> None:
+        """Encode and seal ``message`` now; it is written, without waiting, at the end
+        of this event-loop turn together with every other frame sealed for this link
+        in the turn (one write and one wake-up of the peer for a burst).
+
+        Only for links without an upload limit (:attr:`can_send_now`); the
+        caller watches :attr:`backlog`. Raises :class:`LinkClosed` if the link is
+        gone, ``LocalProtocolError`` (and keeps the link) if ``message`` breaks
+        its schema.
+        """
+        plain = self._codec.encode(message)
+        if self._closed:
+            raise LinkClosed("the link is closed")
+        frame = self._frame(plain)
+        if not self._corked:
+            self._loop.call_soon(self._flush_corked)
+        self._corked.append(frame)
+        self._corked_bytes += len(frame)
 
     async def send(self, message: object) -> None:
         """Encode, seal and write ``message``. Raises :class:`LinkError` if the link is gone.
 
         Raises ``LocalProtocolError`` (and keeps the link) if ``message`` breaks its schema.
         """
-        await self._send_plain(self._codec.encode(message))
+        await self._send_plains((self._codec.encode(message),))
 
     async def send_many(self, messages: Sequence[object]) -> None:
         """Send ``messages`` in order, their frames joined into one socket write.
@@ -189,119 +394,152 @@ class Link:
                 try:
                     return self._codec.decode(plain)
                 except RemoteProtocolError as exc:
-                    await self._fail("protocol")
+                    self._fail("protocol")
                     raise LinkProtocolError(str(exc)) from exc
 
     async def send_keepalive(self) -> None:
-        await self._send_plain(b"")
+        await self._send_plains((b"",))
 
     async def aclose(self) -> None:
-        self._closed = True
-        with anyio.CancelScope(shield=True):
-            await self._stream.aclose()
+        self.close()
+        await anyio.lowlevel.checkpoint()
 
-    async def _send_plain(self, plain: bytes) -> None:
-        await self._send_plains((plain,))
+    def close(self) -> None:
+        """Close the link now (unsent bytes are dropped); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._corked.clear()
+        self._corked_bytes = 0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._conn.abort()
+
+    def write_raw(self, data: bytes) -> None:
+        """Test doubles only (:mod:`node.net.misbehave`, tests): bytes as they are, unsealed."""
+        self._conn.write(data)
 
     async def _send_plains(self, plains: Sequence[bytes]) -> None:
         if self._closed:
             raise LinkClosed("the link is closed")
         if self._upload is not None:
             for plain in plains:
-                await self._upload.acquire(self.peer_identity, HEADER_SIZE + len(plain) + 16)
-        async with self._send_lock:
-            seal = self._sealer.seal
-            if len(plains) == 1:
-                data = encode_frame(seal(plains[0]))
-            else:
-                data = b"".join([encode_frame(seal(plain)) for plain in plains])
-            try:
-                await self._stream.send(data)
-            except _STREAM_ERRORS:
-                await self.aclose()
-                raise LinkClosed("the peer's connection broke while sending") from None
-            except BaseException:
-                # Cancelled mid-frame: the byte stream may be out of step for good.
-                await self.aclose()
-                raise
-            self._last_send = anyio.current_time()
-            self.bytes_sent += len(data)
+                await self._upload.acquire(
+                    self.peer_identity, HEADER_SIZE + len(plain) + FRAME_OVERHEAD
+                )
+        self._write_plains(plains)
+        if self._conn.writing_paused:
+            await self._conn.drained()
+            if self._conn.end is not None:
+                raise LinkClosed("the peer's connection broke while sending")
 
-    async def _receive_plain(self) -> bytes:
+    def _frame(self, plain: bytes) -> bytes:
+        """Seal ``plain`` and prefix the length: the next frame of this direction."""
+        sealed = self._sealer.seal(plain)
+        self.bytes_sent += HEADER_SIZE + len(sealed)
+        return len(sealed).to_bytes(HEADER_SIZE, "big") + sealed
+
+    def _write_plains(self, plains: Sequence[bytes]) -> None:
+        """Seal and write, with no await in between: frames leave in sealing order,
+        after any frames :meth:`send_now` sealed before."""
         if self._closed:
             raise LinkClosed("the link is closed")
-        if not self._frames:
-            deadline = anyio.current_time() + self._config.idle_timeout
-            try:
-                while not self._frames:
-                    self._frames.extend(self._decoder.feed(await self._read_some(deadline)))
-            except RemoteProtocolError as exc:
-                await self._fail("protocol")
-                raise LinkProtocolError(str(exc)) from exc
-            except _STREAM_ERRORS:
-                await self.aclose()
-                raise LinkClosed("the peer closed the connection") from None
-        body = self._frames.popleft()
+        self._corked.extend([self._frame(plain) for plain in plains])
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write the sealed frames waiting in :attr:`_corked`, in one write."""
+        corked = self._corked
+        if not corked or self._closed:
+            return
+        data = corked[0] if len(corked) == 1 else b"".join(corked)
+        corked.clear()
+        self._corked_bytes = 0
+        try:
+            self._conn.write(data)
+        except LinkClosed:
+            self.close()
+            raise
+        self._last_send = self._loop.time()
+
+    def _flush_corked(self) -> None:
+        with suppress(LinkClosed):  # the reader finds out and reports it
+            self._flush()
+
+    async def _receive_plain(self) -> bytes:
+        conn = self._conn
+        while not conn.frames:
+            end = conn.end
+            if end is not None:
+                if conn.end_is_fault and not self._closed:
+                    self._fail("protocol")
+                else:
+                    self.close()
+                raise type(end)(str(end))
+            if self._closed:
+                raise LinkClosed("the link is closed")
+            await conn.wait()
+        if self._closed:
+            raise LinkClosed("the link is closed")
+        body = conn.pop_frame()
         self.bytes_received += HEADER_SIZE + len(body)
         if self._download is not None:
             await self._download.acquire(self.peer_identity, HEADER_SIZE + len(body))
         try:
             return self._opener.open(body)
         except FrameRejected as exc:
-            await self._fail("crypto")
+            self._fail("crypto")
             raise LinkProtocolError(str(exc)) from exc
 
-    async def _read_some(self, deadline: float) -> bytes:
-        """Read what has arrived, sending keepalives while waiting; time out at ``deadline``.
+    def _schedule_timer(self) -> None:
+        config = self._config
+        at = min(
+            self._conn.last_received + config.idle_timeout,
+            self._last_send + config.keepalive_interval,
+        )
+        self._timer = self._loop.call_at(at, self._on_timer)
 
-        Keepalives ride on the reader because the runtime always has one task
-        awaiting :meth:`receive` per link: no extra task per link, nothing to orphan.
-        Reading whatever has arrived (up to :data:`_READ_SIZE`) and splitting it
-        with the sans-I/O :class:`FrameDecoder` costs one await per burst of
-        frames rather than two per frame.
-        """
-        interval = self._config.keepalive_interval
-        while True:
-            now = anyio.current_time()
-            if now >= deadline:
-                await self.aclose()
-                raise LinkTimeout(f"nothing received for {self._config.idle_timeout:g} s")
-            if now >= self._last_send + interval:
-                with anyio.move_on_after(deadline - now):
-                    await self.send_keepalive()
-                continue
-            with anyio.move_on_after(min(deadline, self._last_send + interval) - now):
-                return await self._reader.receive(_READ_SIZE)
+    def _on_timer(self) -> None:
+        """Keepalive and idle checks: one timer per link, whatever the traffic."""
+        self._timer = None
+        if self._closed:
+            return
+        now = self._loop.time()
+        conn = self._conn
+        if now >= conn.last_received + self._config.idle_timeout:
+            conn._finish(LinkTimeout(f"nothing received for {self._config.idle_timeout:g} s"))
+            self._closed = True
+            conn.abort()
+            return
+        if now >= self._last_send + self._config.keepalive_interval:
+            with suppress(LinkClosed):
+                self._write_plains((b"",))  # a keepalive is too small to wait for a limiter
+        if not self._closed:
+            self._schedule_timer()
 
-    async def _fail(self, kind: str) -> None:
+    def _fail(self, kind: str) -> None:
         if self._faults is not None:
             self._faults.record(self.peer_identity, kind)
-        await self.aclose()
+        self.close()
 
 
 async def _initiator_handshake(
-    stream: anyio.abc.ByteStream,
-    reader: BufferedByteReceiveStream,
-    identity: NodeIdentity,
-    expected_peer: bytes,
-    prologue: bytes,
+    conn: _Connection, identity: NodeIdentity, expected_peer: bytes, prologue: bytes
 ) -> HandshakeResult:
     initiator = Initiator(identity.keys, expected_peer, prologue=prologue)
-    await stream.send(initiator.start())
-    message3 = initiator.read_message2(await reader.receive_exactly(MSG2_SIZE))
-    await stream.send(message3)
+    conn.write(initiator.start())
+    message3 = initiator.read_message2(await conn.read_exactly(MSG2_SIZE))
+    conn.write(message3)
     return initiator.result
 
 
 async def _responder_handshake(
-    stream: anyio.abc.ByteStream,
-    reader: BufferedByteReceiveStream,
-    identity: NodeIdentity,
-    prologue: bytes,
+    conn: _Connection, identity: NodeIdentity, prologue: bytes
 ) -> HandshakeResult:
     responder = Responder(identity.keys, prologue=prologue)
-    await stream.send(responder.read_message1(await reader.receive_exactly(MSG1_SIZE)))
-    return responder.read_message3(await reader.receive_exactly(MSG3_SIZE))
+    conn.write(responder.read_message1(await conn.read_exactly(MSG1_SIZE)))
+    return responder.read_message3(await conn.read_exactly(MSG3_SIZE))
 
 
 async def _handshake(
@@ -319,18 +557,10 @@ async def _handshake(
         if faults is not None:
             faults.record(fault_key, "handshake")
         raise LinkHandshakeFailed(str(exc)) from None
-    except _STREAM_ERRORS:
+    except (_Gone, LinkClosed):
         if faults is not None:
             faults.record(fault_key, "handshake")
         raise LinkHandshakeFailed("the connection closed during the handshake") from None
-
-
-@asynccontextmanager
-async def _run_link(link: Link) -> AsyncIterator[Link]:
-    try:
-        yield link
-    finally:
-        await link.aclose()
 
 
 @asynccontextmanager
@@ -349,47 +579,33 @@ async def connect(
     Raises :class:`LinkError` (or ``OSError`` if the TCP connection is refused).
     """
     config = config or LinkConfig()
+    conn = _Connection()
+    loop = asyncio.get_running_loop()
     try:
         with anyio.fail_after(config.handshake_timeout):
-            stream: anyio.abc.ByteStream = await anyio.connect_tcp(host, port)
+            await loop.create_connection(lambda: conn, host, port)
     except TimeoutError:
+        conn.abort()
         raise LinkTimeout(f"connecting took over {config.handshake_timeout:g} s") from None
-    async with stream:
-        reader = BufferedByteReceiveStream(stream)
+    try:
         result = await _handshake(
-            lambda: _initiator_handshake(stream, reader, identity, expected_peer, config.prologue),
+            lambda: _initiator_handshake(conn, identity, expected_peer, config.prologue),
             config,
             options.get("faults"),
             expected_peer,
         )
-        async with _run_link(Link(stream, reader, result, codec, config, **options)) as link:
+        link = Link(conn, result, codec, config, **options)
+        try:
             yield link
+        finally:
+            link.close()
+    finally:
+        conn.abort()
 
 
-@asynccontextmanager
-async def accept(
-    stream: anyio.abc.ByteStream,
-    identity: NodeIdentity,
-    codec: Codec,
-    config: LinkConfig | None = None,
-    **options: Any,
-) -> AsyncIterator[Link]:
-    """Run the responder's handshake on an accepted ``stream``; the link learns the peer.
-
-    The caller decides whether ``link.peer_identity`` is welcome (darknet: a
-    friend; opennet: not banned) and simply leaves the ``async with`` if not.
-    """
-    config = config or LinkConfig()
-    async with stream:
-        reader = BufferedByteReceiveStream(stream)
-        result = await _handshake(
-            lambda: _responder_handshake(stream, reader, identity, config.prologue),
-            config,
-            options.get("faults"),
-            _remote_host(stream),
-        )
-        async with _run_link(Link(stream, reader, result, codec, config, **options)) as link:
-            yield link
+def _remote_host(conn: _Connection) -> str:
+    peer = conn.transport.get_extra_info("peername") if conn.transport is not None else None
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer or "?")
 
 
 async def serve(
@@ -407,21 +623,57 @@ async def serve(
 
     Each accepted connection is handshaken and given to ``handler`` in its own
     task; a link that fails in any :class:`LinkError` way ends that connection
-    only. Cancel the enclosing scope to stop listening.
+    only, and the connection is closed when ``handler`` returns. Cancel the
+    enclosing scope to stop listening. The caller decides whether
+    ``link.peer_identity`` is welcome (darknet: a friend; opennet: not banned)
+    and simply returns if not.
     """
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    async with listener:
-        bound = listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
-        task_status.started(bound)
+    config = config or LinkConfig()
+    accepted: MemoryObjectSendStream[_Connection] | None = None
 
-        async def handle(stream: anyio.abc.SocketStream) -> None:
+    def made(conn: _Connection) -> None:
+        if accepted is None:
+            conn.abort()
+            return
+        try:
+            accepted.send_nowait(conn)
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            conn.abort()  # a flood of connections: refuse the overflow
+
+    async def handle(conn: _Connection) -> None:
+        try:
+            result = await _handshake(
+                lambda: _responder_handshake(conn, identity, config.prologue),
+                config,
+                options.get("faults"),
+                _remote_host(conn),
+            )
+            link = Link(conn, result, codec, config, **options)
             try:
-                async with accept(stream, identity, codec, config, **options) as link:
-                    await handler(link)
-            except LinkError:
-                pass  # already counted; this link alone ends
+                await handler(link)
+            finally:
+                link.close()
+        except LinkError:
+            pass  # already counted; this link alone ends
+        finally:
+            conn.abort()
 
-        await listener.serve(handle)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Connection(made), host or None, port)
+    accepted, pending = anyio.create_memory_object_stream[_Connection](ACCEPT_QUEUE)
+    try:
+        bound = server.sockets[0].getsockname()[1]
+        task_status.started(bound)
+        async with anyio.create_task_group() as tg:
+            async for conn in pending:
+                tg.start_soon(handle, conn)
+    finally:
+        server.close()  # no more connections (and so no more calls to ``made``)
+        accepted.close()
+        with suppress(anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            while True:  # accepted, but their handler never started
+                pending.receive_nowait().abort()
+        pending.close()
 
 
 def default_backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:

@@ -12,7 +12,7 @@ per send, nothing else.
 Modes (:data:`MODES`):
 
 =========  ==================================================================
-corrupt    blocks it sends (``DataFound``) have one byte flipped
+corrupt    blocks it sends (``DataFound``, ``InsertData``) have one byte flipped
 drop       requests and their replies are silently dropped (a black hole)
 slow       replies to requests leave :data:`SLOW_DELAY` seconds late
 flood      sends :data:`FLOOD_RATE` requests for random keys per second per peer
@@ -38,7 +38,9 @@ from node.core.messages import (
     DataNotFound,
     DataRequest,
     Insert,
+    InsertAccepted,
     InsertCollision,
+    InsertData,
     InsertReply,
     LocationUpdate,
     Message,
@@ -79,6 +81,8 @@ _REQUEST_TRAFFIC = (
     RejectedLoop,
     RejectedOverload,
     Insert,
+    InsertAccepted,
+    InsertData,
     InsertReply,
     InsertCollision,
 )
@@ -106,7 +110,7 @@ class Misbehaviour:
     def outgoing(self, message: Message) -> tuple[Message | None, float]:
         """What to send instead of ``message`` (None: nothing) and after how many seconds."""
         mode = self.mode
-        if mode == "corrupt" and isinstance(message, DataFound):
+        if mode == "corrupt" and isinstance(message, DataFound | InsertData):
             data = bytearray(message.data)
             data[self.rng.randrange(len(data))] ^= 0xFF
             self.sent_bad += 1
@@ -161,8 +165,7 @@ class Misbehaviour:
                 for conn in list(runtime._conns.values()):
                     link = conn.link
                     try:
-                        async with link._send_lock:
-                            await link._stream.send(header + bytes(1024))
+                        link.write_raw(header + bytes(1024))
                         self.sent_bad += 1
                     except Exception:  # the link is gone: fine
                         pass

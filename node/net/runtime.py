@@ -42,7 +42,6 @@ Local clients (the client layer, tests, benchmarks) use :meth:`fetch` and
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import heapq
 import itertools
@@ -91,6 +90,7 @@ from node.net.noderef import (
 )
 from node.net.settings import NodeSettings
 from node.wire.codec import Codec
+from node.wire.errors import LocalProtocolError
 from store import Area as StoreArea
 from store import AsyncBlockStore, PutResult, RejectedBlock, StoreConfig, StoreError, Synchronous
 
@@ -99,7 +99,12 @@ log = logging.getLogger("samizdat.node")
 OUTBOX_SIZE = 512
 """Messages queued for one peer before we call it stuck and drop the link: far
 more than the core's per-peer in-flight limit, so only a peer that stopped
-reading ever reaches it."""
+reading ever reaches it. (Only links with an upload limit queue messages;
+the others hand them straight to the socket and are watched by MAX_BACKLOG.)"""
+
+MAX_BACKLOG = OUTBOX_SIZE * 32 * 1024
+"""Bytes a link may hold unsent (16 MiB: 512 block messages) before we call the
+peer stuck and drop the link, as with a full outbox."""
 
 WRITE_BATCH = 16
 """Most queued messages the writer joins into one socket write: 16 block
@@ -621,21 +626,39 @@ class NodeRuntime:
             if delay and self._tg is not None:
                 self._tg.start_soon(self._send_late, Send(peer=action.peer, message=message), delay)
                 return
+        self._deliver(conn, message)
+
+    def _deliver(self, conn: _PeerConn, message: object) -> None:
+        """Hand ``message`` to the peer's link now, or to its writer task if the upload is
+        limited (the writer waits for the limiter). A peer that stopped reading is dropped."""
+        link = conn.link
+        if not link.can_send_now:
+            try:
+                conn.outbox.send_nowait(message)
+            except anyio.WouldBlock:
+                log.info("a peer stopped reading; dropping its link")
+                conn.scope.cancel()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
+            return
         try:
-            conn.outbox.send_nowait(message)
-        except anyio.WouldBlock:
+            link.send_now(message)
+        except LinkError:
+            return  # the link is gone: its reader finds out and tells the core
+        except LocalProtocolError:
+            log.exception("not sending a message that breaks its schema (a bug)")
+            return
+        self.messages_out += 1
+        if link.backlog > MAX_BACKLOG:
             log.info("a peer stopped reading; dropping its link")
             conn.scope.cancel()
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
 
     async def _send_late(self, action: Send, delay: float) -> None:
         """Test networks only: a slow node's reply (see :mod:`node.net.misbehave`)."""
         await anyio.sleep(delay)
         conn = self._conns.get(action.peer)
         if conn is not None:
-            with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError):
-                conn.outbox.send_nowait(action.message)
+            self._deliver(conn, action.message)
 
     def _set_timer(self, action: SetTimer) -> None:
         first = self._timers[0][0] if self._timers else math.inf

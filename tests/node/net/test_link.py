@@ -231,11 +231,11 @@ async def test_garbage_message_and_oversize_frame_close_the_link() -> None:
     echo = Recorder()
     async with server(echo, faults=faults) as port:
         async with connect(HOST, port, ALICE, BOB.public_key, CODEC, FAST) as link:
-            await link._send_plain(b"\xff not cbor")
+            link._write_plains([b"\xff not cbor"])
             with pytest.raises(LinkClosed):
                 await link.receive()
         async with connect(HOST, port, ALICE, BOB.public_key, CODEC, FAST) as link:
-            await link._stream.send((MAX_FRAME_BODY + 1).to_bytes(4, "big"))
+            link.write_raw((MAX_FRAME_BODY + 1).to_bytes(4, "big"))
             with pytest.raises(LinkClosed):
                 await link.receive()
         await wait_for(lambda: faults.count(ALICE.public_key, "protocol") == 2)
