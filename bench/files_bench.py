@@ -26,6 +26,7 @@ from pathlib import Path
 
 import anyio
 
+from bench.peers.common import CPUMeter
 from crypto.blocks import KeyKind
 from crypto.keys import decode_block, request_key
 from crypto.uri import CHKURI, parse_uri
@@ -72,16 +73,19 @@ async def run(args: argparse.Namespace, net: Testnet) -> None:
     raw = raw[: -(-size // 32768)]
     ports = [n.fcp_port for n in net.nodes]
     inserter, fetcher, raw_node = 0, 3 % len(ports), 5 % len(ports)
+    meter = CPUMeter(str(net.directory))
 
     async with FCPClient.connect(port=ports[inserter]) as fcp:
-        t0 = time.perf_counter()
+        c0, t0 = meter.sample(), time.perf_counter()
         uri = await fcp.put("CHK@", data, content_type=mime)
         insert_s = time.perf_counter() - t0
+        insert_cpu = meter.sample() - c0
     assert uri == expected, (uri, expected)
     blocks = len(raw) * 2 + 1
     print(
         f"insert at node {inserter}: {size / MB / insert_s:6.1f} MB/s of file "
-        f"({insert_s:.2f} s; {blocks * 32768 / MB / insert_s:.1f} MB/s of blocks with FEC)"
+        f"({insert_s:.2f} s; {blocks * 32768 / MB / insert_s:.1f} MB/s of blocks with FEC; "
+        f"{insert_cpu:.1f} CPU s in the nodes)"
     )
 
     # Raw inserts: 32 KiB files, uncompressed, are one data block plus one small
@@ -109,13 +113,14 @@ async def run(args: argparse.Namespace, net: Testnet) -> None:
     # recognisable as the source), so its fetch is the one that crosses the network.
     async with FCPClient.connect(port=ports[inserter]) as fcp:
         before = await node_blocks(fcp)
-        t0 = time.perf_counter()
+        c0, t0 = meter.sample(), time.perf_counter()
         got = await fcp.get(uri)
         fetch_s = time.perf_counter() - t0
+        fetch_cpu = meter.sample() - c0
     assert got.data == data, "the fetched file differs"
     print(
         f"fetch at node {inserter}:  {size / MB / fetch_s:6.1f} MB/s "
-        f"({fetch_s:.2f} s; the inserter, it held {before})"
+        f"({fetch_s:.2f} s; {fetch_cpu:.1f} CPU s; the inserter, it held {before})"
     )
 
     async with FCPClient.connect(port=ports[fetcher]) as fcp:

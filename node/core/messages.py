@@ -188,20 +188,48 @@ class RejectedOverload:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Insert:
-    """Store this block; route it greedily until ``htl`` runs out."""
+    """Offer to store the block under ``routing_key`` and route it on with ``htl``.
+
+    The block itself follows in :class:`InsertData` once the peer answers
+    :class:`InsertAccepted`: a peer that refuses (a loop, overload) costs a few
+    dozen bytes, not 32 KiB."""
 
     TYPE: ClassVar[str] = "insert"
     uid: int = field(metadata=_UID)
     kind: int = field(metadata=_KIND)
     routing_key: bytes = field(metadata={"max": ROUTING_KEY_SIZE})
-    data: bytes = field(metadata={"max": MAX_BLOCK_DATA})
     htl: int = field(metadata=_HTL)
 
     def __post_init__(self) -> None:
         _check_uid(self.uid)
-        _check_block(self.kind, self.routing_key, self.data)
+        _check_block(self.kind, self.routing_key, b"")
         if type(self.htl) is not int or not 1 <= self.htl <= MAX_HTL:
             raise _bad(f"an insert travels with HTL in [1, {MAX_HTL}], got {self.htl!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InsertAccepted:
+    """The insert offered under ``uid`` is taken: send its block."""
+
+    TYPE: ClassVar[str] = "insert_accepted"
+    uid: int = field(metadata=_UID)
+
+    def __post_init__(self) -> None:
+        _check_uid(self.uid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InsertData:
+    """The block of the insert ``uid`` (kind and routing key came with the offer)."""
+
+    TYPE: ClassVar[str] = "insert_data"
+    uid: int = field(metadata=_UID)
+    data: bytes = field(metadata={"max": MAX_BLOCK_DATA})
+
+    def __post_init__(self) -> None:
+        _check_uid(self.uid)
+        if type(self.data) is not bytes or len(self.data) > MAX_BLOCK_DATA:
+            raise _bad(f"block data must be bytes of at most {MAX_BLOCK_DATA}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -370,6 +398,8 @@ Message = (
     | RejectedLoop
     | RejectedOverload
     | Insert
+    | InsertAccepted
+    | InsertData
     | InsertReply
     | InsertCollision
     | Announce
@@ -393,6 +423,8 @@ MESSAGE_TYPES: dict[str, type] = {
         RejectedLoop,
         RejectedOverload,
         Insert,
+        InsertAccepted,
+        InsertData,
         InsertReply,
         InsertCollision,
         Announce,

@@ -54,7 +54,9 @@ from node.core.messages import (
     DataRequest,
     FoldRef,
     Insert,
+    InsertAccepted,
     InsertCollision,
+    InsertData,
     InsertReply,
     LocationUpdate,
     Message,
@@ -89,6 +91,8 @@ _HANDLERS: dict[type, Handler] = {
     RejectedLoop: routing.on_rejected_loop,
     RejectedOverload: routing.on_rejected_overload,
     Insert: routing.on_insert,
+    InsertAccepted: routing.on_insert_accepted,
+    InsertData: routing.on_insert_data,
     InsertReply: routing.on_insert_reply,
     InsertCollision: routing.on_insert_collision,
     Announce: routing.on_announce,
@@ -361,8 +365,11 @@ class Node:
     def _forget(self, peer: PeerId, now: float) -> list[Action]:
         self.peers.remove(peer)
         actions: list[Action] = []
-        for st in [st for st in self.pending.values() if st.downstream == peer]:
-            actions += routing.link_lost(self, st, now)
+        for st in list(self.pending.values()):
+            if st.downstream == peer:
+                actions += routing.link_lost(self, st, now)
+            elif st.awaiting_data and st.upstream == peer:
+                actions += routing.upstream_lost(self, st)
         if self.swaps:
             actions += swapping.link_lost(self, peer, now)
         cfg = self.config

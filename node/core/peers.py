@@ -211,14 +211,30 @@ class PeerTable:
             return peer
         return fallback
 
-    def nearest_distance(self, target: float) -> float:
-        """Distance from ``target`` to the nearest peer (1.0 with no peers)."""
+    def nearest_distance(self, target: float, excluding: PeerId | None = None) -> float:
+        """Distance from ``target`` to the nearest peer other than ``excluding``
+        (1.0 with no such peer)."""
         locs = self._locs
         n = len(locs)
         if not n:
             return 1.0
         i = bisect_left(locs, target)
-        return min(circular_distance(locs[i % n], target), circular_distance(locs[i - 1], target))
+        if excluding is None:
+            return min(
+                circular_distance(locs[i % n], target), circular_distance(locs[i - 1], target)
+            )
+        ids = self._ids
+        hi, lo = i, i - 1
+        for _ in range(n):
+            if (locs[hi % n] - target) % 1.0 <= (target - locs[lo % n]) % 1.0:
+                j = hi % n
+                hi += 1
+            else:
+                j = lo % n
+                lo -= 1
+            if ids[j] != excluding:
+                return circular_distance(locs[j], target)
+        return 1.0
 
     def least_useful(
         self,

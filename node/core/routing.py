@@ -27,11 +27,19 @@ origin has no upstream and reports with a ``*Done`` action instead of a reply)::
     (none)   request/insert arrives, uid known   send RejectedLoop             (none)
     (none)   arrives, over in-flight limit       send RejectedOverload         (none)
     (none)   request, key in failure table       send DataNotFound             (none)
-    (none)   arrives                             LookupBlock                   LOOKUP
+    (none)   request arrives                     LookupBlock                   LOOKUP
+    (none)   insert offer arrives                send InsertAccepted, SetTimer AWAIT
+    AWAIT    InsertData from upstream (verified) LookupBlock                   LOOKUP
+    AWAIT    timer past hop_timeout, or          forget, no reply              DONE
+             upstream's link lost
     LOOKUP   request: block found                send DataFound upstream       DONE
     LOOKUP   insert: SSK with other data         send InsertCollision          DONE
     LOOKUP   otherwise (insert: StoreBlock)      route                         ROUTING
     ROUTING  route: peer p, decremented HTL > 0  send to p, SetTimer           WAITING
+                                                 (insert: the offer only)
+    ROUTING  opennet insert, below max HTL,      StoreBlock(STORE) if not yet, DONE
+             closest untried peer farther from   send InsertReply upstream
+             the key than us (a sink)
     ROUTING  route: decremented HTL = 0          DataNotFound / InsertReply /  DONE
                                                  AnnounceReply upstream
     ROUTING  route: no untried peer, or          RouteNotFound(htl, held)      DONE
@@ -42,11 +50,13 @@ origin has no upstream and reports with a ``*Done`` action instead of a reply)::
     ROUTING  route: deadline passed              RouteNotFound(0) upstream     DONE
     WAITING  DataFound from p (verified)         cache, fold, send upstream    DONE
     WAITING  DataNotFound from p                 failure table, send upstream  DONE
+    WAITING  InsertAccepted from p (insert)      send InsertData to p (once)   WAITING
     WAITING  InsertReply / AnnounceReply from p  send upstream                 DONE
     WAITING  InsertCollision from p (verified)   send upstream                 DONE
     WAITING  AnnounceOffer from p                relay upstream / ConnectTo    WAITING
     WAITING  RouteNotFound(h, held) from p       htl = min(htl, h); note held; ROUTING
-                                                 route
+                                                 route (insert held: pass the
+                                                 RouteNotFound up, DONE)
     WAITING  RejectedLoop from p                 route                         ROUTING
     WAITING  RejectedOverload from p             back off p; route             ROUTING
     WAITING  timer past attempt deadline         back off p; route             ROUTING
@@ -87,13 +97,15 @@ from node.core.messages import (
     DataRequest,
     FoldRef,
     Insert,
+    InsertAccepted,
     InsertCollision,
+    InsertData,
     InsertReply,
     RejectedLoop,
     RejectedOverload,
     RouteNotFound,
 )
-from node.core.peers import Peer
+from node.core.peers import Peer, circular_distance
 
 if TYPE_CHECKING:
     from node.core.node import Node
@@ -113,12 +125,15 @@ class Pending:
     __slots__ = (
         "attempt_deadline",
         "attempts",
+        "awaiting_data",
         "block",
         "client_id",
+        "data_sent",
         "deadline",
         "downstream",
         "held",
         "htl",
+        "in_store",
         "kind",
         "looking_up",
         "offers",
@@ -161,6 +176,9 @@ class Pending:
         self.ref = b""
         self.offers = 0
         self.held = False  # insert: a node at or past us keeps the block
+        self.in_store = False  # insert: we keep it in our store (not just the cache)
+        self.awaiting_data = False  # insert, downstream side: accepted, block not yet here
+        self.data_sent = False  # insert, upstream side: the current downstream has the block
 
 
 # --- arrivals -----------------------------------------------------------------
@@ -198,19 +216,36 @@ def on_data_request(node: Node, peer: PeerId, msg: DataRequest, now: float) -> l
 
 
 def on_insert(node: Node, peer: PeerId, msg: Insert, now: float) -> list[Action]:
+    """An insert is offered: accept it (the block follows) or refuse it cheaply."""
     p = admit(node, peer, msg.uid)
     if not isinstance(p, Peer):
         return [p]
-    block = node.checked_block(msg.kind, msg.routing_key, msg.data)
     target = node.location_of(msg.routing_key)
     st = Pending(Op.INSERT, msg.uid, target, msg.htl, peer, node.budget(msg.htl, now))
     st.kind = msg.kind
     st.routing_key = msg.routing_key
-    st.block = block
-    st.looking_up = True
+    st.awaiting_data = True
+    at = min(now + node.config.hop_timeout, st.deadline)
+    st.attempt_deadline = at
     p.in_flight_in += 1
     node.pending[msg.uid] = st
-    return [LookupBlock(token=msg.uid, kind=block.kind, routing_key=msg.routing_key)]
+    return [Send(peer=peer, message=InsertAccepted(uid=msg.uid)), SetTimer(at=at, token=msg.uid)]
+
+
+def on_insert_data(node: Node, peer: PeerId, msg: InsertData, now: float) -> list[Action]:
+    """The block of an insert we accepted: verify it, then look up, keep, route."""
+    st = node.pending.get(msg.uid)
+    if st is None or st.upstream != peer or not st.awaiting_data:
+        return []  # we stopped waiting for it (or it was never ours to wait for)
+    st.awaiting_data = False
+    st.attempt_deadline = st.deadline
+    try:
+        st.block = node.checked_block(st.kind, st.routing_key, msg.data)
+    except RemoteProtocolError:
+        finish(node, st, [])
+        raise
+    st.looking_up = True
+    return [LookupBlock(token=st.uid, kind=st.block.kind, routing_key=st.routing_key)]
 
 
 def on_announce(node: Node, peer: PeerId, msg: Announce, now: float) -> list[Action]:
@@ -257,9 +292,12 @@ def looked_up(node: Node, st: Pending, block: Block | None, now: float) -> list[
         return reply_collision(node, st, block)
     actions: list[Action] = []
     if st.upstream is not None:
-        if node.peers.nearest_distance(st.target) > node.distance_to(st.target):
+        # A sink: no peer it could pass the insert to is closer to the key (the
+        # upstream, which offered it, does not count: it may be the inserter,
+        # which keeps nothing).
+        if node.peers.nearest_distance(st.target, st.upstream) > node.distance_to(st.target):
             actions.append(StoreBlock(block=new, area=Area.STORE))
-            st.held = True
+            st.held = st.in_store = True
         elif st.received_htl <= node.config.cache_max_htl:
             actions.append(StoreBlock(block=new, area=Area.CACHE))
             st.held = True
@@ -283,6 +321,15 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
         p = node.peers.random_untried(node.rng, st.tried, now, cfg.peer_in_flight_limit)
     else:
         p = node.peers.closest(st.target, st.tried, now, cfg.peer_in_flight_limit)
+        if (
+            p is not None
+            and st.op is Op.INSERT
+            and st.upstream is not None
+            and cfg.insert_ends_at_sink
+            and node.opennet
+            and circular_distance(p.location, st.target) > node.distance_to(st.target)
+        ):
+            return end_at_sink(node, st, now)
     if p is None:
         return end_no_route(node, st, st.htl)
     htl = st.htl
@@ -297,6 +344,7 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
     st.tried.add(p.id)
     st.attempts += 1
     st.downstream = p.id
+    st.data_sent = False
     p.in_flight_out += 1
     at = now + cfg.base_timeout + htl * cfg.hop_timeout + cfg.reply_slack
     if at > st.deadline:
@@ -306,9 +354,7 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
     if st.op is Op.REQUEST:
         msg = DataRequest(uid=st.uid, kind=st.kind, routing_key=st.routing_key, htl=htl)
     elif st.op is Op.INSERT:
-        block = st.block
-        assert block is not None
-        msg = Insert(uid=st.uid, kind=st.kind, routing_key=st.routing_key, data=block.data, htl=htl)
+        msg = Insert(uid=st.uid, kind=st.kind, routing_key=st.routing_key, htl=htl)
     else:
         msg = Announce(uid=st.uid, location=st.target, ref=st.ref, htl=htl)
     return [Send(peer=p.id, message=msg), SetTimer(at=at, token=st.uid)]
@@ -345,6 +391,17 @@ def end_exhausted(node: Node, st: Pending, now: float) -> list[Action]:
     if up is None:
         return finish(node, st, [AnnounceDone(client_id=st.client_id, offers=st.offers)])
     return finish(node, st, [Send(peer=up, message=AnnounceReply(uid=st.uid))])
+
+
+def end_at_sink(node: Node, st: Pending, now: float) -> list[Action]:
+    """A greedy insert reached a node no untried peer improves on: it keeps the
+    block in its store and the insert ends here (``Config.insert_ends_at_sink``)."""
+    actions: list[Action] = []
+    if not st.in_store:
+        assert st.block is not None
+        actions.append(StoreBlock(block=st.block, area=Area.STORE))
+        st.held = st.in_store = True
+    return actions + end_exhausted(node, st, now)
 
 
 def end_no_route(node: Node, st: Pending, htl: int, *, timed_out: bool = False) -> list[Action]:
@@ -465,7 +522,11 @@ def on_route_not_found(node: Node, peer: PeerId, msg: RouteNotFound, now: float)
     if msg.htl < st.htl:
         st.htl = msg.htl
     if msg.held and st.op is Op.INSERT:
+        # The insert ran out of network past a node that keeps it: trying our
+        # other peers would only walk the same (small) network again, one
+        # loop-rejection at a time. Pass the news up.
         st.held = True
+        return end_no_route(node, st, st.htl)
     return route(node, st, now)
 
 
@@ -486,6 +547,20 @@ def on_rejected_overload(
     if p is not None:
         node.back_off(p, now)
     return route(node, st, now)
+
+
+def on_insert_accepted(node: Node, peer: PeerId, msg: InsertAccepted, now: float) -> list[Action]:
+    """Our downstream took the offer: now it gets the block (once)."""
+    st = awaited(node, peer, msg.uid)
+    if st is None:
+        return []
+    if st.op is not Op.INSERT:
+        raise RemoteProtocolError("InsertAccepted for something that is not an insert")
+    if st.data_sent:
+        return []
+    st.data_sent = True
+    assert st.block is not None
+    return [Send(peer=peer, message=InsertData(uid=st.uid, data=st.block.data))]
 
 
 def on_insert_reply(node: Node, peer: PeerId, msg: InsertReply, now: float) -> list[Action]:
@@ -537,6 +612,10 @@ def on_announce_reply(node: Node, peer: PeerId, msg: AnnounceReply, now: float) 
 
 def timed_out(node: Node, st: Pending, now: float) -> list[Action]:
     """A timer for ``st`` fired: if it is still waiting past its deadline, move on."""
+    if st.awaiting_data:
+        # The upstream offered an insert and never sent the block: it gave up
+        # on us (and said nothing, since it no longer waits for our answer).
+        return finish(node, st, []) if now >= st.attempt_deadline else []
     if st.downstream is None or now < st.attempt_deadline:
         return []
     p = node.peers.get(st.downstream)
@@ -545,6 +624,11 @@ def timed_out(node: Node, st: Pending, now: float) -> list[Action]:
         p.in_flight_out -= 1
         node.back_off(p, now)
     return route(node, st, now)
+
+
+def upstream_lost(node: Node, st: Pending) -> list[Action]:
+    """The peer that offered ``st`` (an insert we still wait on) disconnected."""
+    return finish(node, st, [])
 
 
 def link_lost(node: Node, st: Pending, now: float) -> list[Action]:

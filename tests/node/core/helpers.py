@@ -151,9 +151,9 @@ class MiniNet:
         return [r.action for r in self.log if isinstance(r.action, kind)]
 
 
-def line(n: int, *, seed: int = 0, config: Config | None = None) -> MiniNet:
+def line(n: int, *, seed: int = 0, config: Config | None = None, opennet: bool = False) -> MiniNet:
     """Nodes 0..n-1 at locations i/n, each linked to the next."""
-    net = MiniNet(seed=seed, config=config or Config())
+    net = MiniNet(seed=seed, config=config or Config(), opennet=opennet)
     for i in range(n):
         net.add(i, i / n)
     for i in range(n - 1):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 
 from crypto.blocks import Block, KeyKind
+from crypto.errors import InvalidBlock
 from node.core import (
     AnnounceDone,
     Area,
@@ -28,6 +30,8 @@ from node.core.messages import (
     DataRequest,
     FoldRef,
     Insert,
+    InsertAccepted,
+    InsertData,
     InsertReply,
     RejectedLoop,
     RejectedOverload,
@@ -240,10 +244,34 @@ def test_driver_misuse_is_a_local_error() -> None:
         net.nodes[pid(0)].peer_connected(pid(1), b"x", 0.5, 0.0)
 
 
-def test_insert_stores_at_the_closest_node_and_caches_elsewhere() -> None:
-    net = line(5, config=Config(max_htl=6, cache_max_htl=5))
+def test_insert_ends_at_the_sink_which_stores_and_the_path_caches() -> None:
+    net = line(5, config=Config(max_htl=6, cache_max_htl=5), opennet=True)
     fix_htl_links(net)
     block = block_at(0.6)  # node 3 (0.6) is the closest node
+    net.apply(pid(0), net.nodes[pid(0)].start_insert(block, 4, 0.0))
+    net.run()
+    assert net.done(InsertDone) == [InsertDone(client_id=4, outcome=Outcome.INSERTED)]
+    # Node 3 is closer than any peer it could pass the insert to: it keeps the
+    # block in its store and answers; node 4 never sees it.
+    assert [htl for _, _, htl in _hops(net, Insert)] == [5, 4, 3]
+    assert [(a, b) for a, b, _ in net.sent(InsertReply)] == [
+        (pid(3), pid(2)),
+        (pid(2), pid(1)),
+        (pid(1), pid(0)),
+    ]
+    areas = {w: s[block.routing_key][1] for w, s in net.stores.items() if block.routing_key in s}
+    # The inserter keeps nothing; the rest of the path caches.
+    assert areas == {pid(1): Area.CACHE, pid(2): Area.CACHE, pid(3): Area.STORE}
+
+
+@pytest.mark.parametrize(("opennet", "ends_at_sink"), [(True, False), (False, True)])
+def test_insert_runs_its_full_course_off_the_sink_rule_or_on_a_darknet(
+    opennet: bool, ends_at_sink: bool
+) -> None:
+    cfg = Config(max_htl=6, cache_max_htl=5, insert_ends_at_sink=ends_at_sink)
+    net = line(5, config=cfg, opennet=opennet)
+    fix_htl_links(net)
+    block = block_at(0.6)
     net.apply(pid(0), net.nodes[pid(0)].start_insert(block, 4, 0.0))
     net.run()
     # A line runs out of nodes before the insert runs out of HTL: nodes keep the
@@ -252,8 +280,111 @@ def test_insert_stores_at_the_closest_node_and_caches_elsewhere() -> None:
     assert all(m.held for _, _, m in net.sent(RouteNotFound))  # type: ignore[union-attr]
     assert [htl for _, _, htl in _hops(net, Insert)] == [5, 4, 3, 2]
     areas = {w: s[block.routing_key][1] for w, s in net.stores.items() if block.routing_key in s}
-    # The inserter keeps nothing; node 3 is closer than all its peers; the rest cache.
-    assert areas == {pid(1): Area.CACHE, pid(2): Area.CACHE, pid(3): Area.STORE, pid(4): Area.CACHE}
+    # Node 4, the end of the line, has no peer but the one that offered it the
+    # insert: nothing it could pass it to is closer, so it stores too.
+    assert areas == {pid(1): Area.CACHE, pid(2): Area.CACHE, pid(3): Area.STORE, pid(4): Area.STORE}
+
+
+def _mesh(n: int, seed: int) -> MiniNet:
+    net = MiniNet(seed=seed, opennet=True)
+    rng = random.Random(seed)
+    for i in range(n):
+        net.add(i, rng.random())
+    for a in range(n):
+        for b in range(a + 1, n):
+            net.link(a, b)
+    return net
+
+
+def test_in_a_small_mesh_an_insert_moves_its_block_a_few_times_and_loops_cost_no_block() -> None:
+    # Six opennet nodes all linked to each other (a small test network): the insert goes
+    # to the nearest reachable node, and a peer that refuses it (a loop) costs a
+    # header, not 32 KiB. Every insert is then found from every other node.
+    net = _mesh(6, seed=3)
+    rng = random.Random(3)
+    blocks = [block_at(rng.random(), data=b"%d" % i) for i in range(60)]
+    for i, block in enumerate(blocks):
+        net.apply(pid(0), net.nodes[pid(0)].start_insert(block, i, net.now))
+        net.run()
+    done = net.done(InsertDone)
+    assert [d.outcome for d in done] == [Outcome.INSERTED] * len(blocks)  # type: ignore[union-attr]
+    data_sends = net.sent(InsertData)
+    offers = net.sent(Insert)
+    accepted = net.sent(InsertAccepted)
+    assert len(data_sends) == len(accepted) <= len(offers)
+    assert len(data_sends) <= 4 * len(blocks)  # the full course would be 5 per block
+    # Every block moved only after the receiver accepted it, once per accept.
+    assert sorted((a, b, m.uid) for a, b, m in data_sends) == sorted(  # type: ignore[union-attr]
+        (b, a, m.uid)  # type: ignore[union-attr]
+        for a, b, m in accepted
+    )
+    for i, block in enumerate(blocks):
+        asker = 1 + i % 5
+        net.apply(
+            pid(asker),
+            net.nodes[pid(asker)].start_request(KeyKind.CHK, block.routing_key, 1000 + i, net.now),
+        )
+        net.run()
+    found = [d for d in net.done(RequestDone) if d.client_id >= 1000]  # type: ignore[union-attr]
+    assert [d.outcome for d in found] == [Outcome.FOUND] * len(blocks)  # type: ignore[union-attr]
+
+
+def test_an_accepted_insert_whose_block_never_comes_is_forgotten_quietly() -> None:
+    net = line(3)
+    relay = net.nodes[pid(1)]
+    offer = Insert(uid=77, kind=1, routing_key=key_at(0.9), htl=10)
+    acts = relay.receive(pid(0), offer, 0.0)
+    assert acts[0] == Send(peer=pid(0), message=InsertAccepted(uid=77))
+    assert isinstance(acts[1], SetTimer) and acts[1].at == relay.config.hop_timeout
+    assert relay.timer(77, acts[1].at - 0.5) == []
+    assert relay.timer(77, acts[1].at) == []
+    assert 77 not in relay.pending
+    assert relay.peers.get(pid(0)).in_flight_in == 0  # type: ignore[union-attr]
+    # The block turning up late is ignored, and so is a second offer (a loop).
+    assert relay.receive(pid(0), InsertData(uid=77, data=b"late"), 5.0) == []
+    assert relay.receive(pid(0), offer, 5.0) == [Send(peer=pid(0), message=RejectedLoop(uid=77))]
+
+
+def test_insert_data_that_fails_verification_drops_the_sender_and_forgets_the_insert() -> None:
+    def strict(block: Block) -> None:
+        if block.data != b"good":
+            raise InvalidBlock("bad block")
+
+    net = line(3)
+    relay = net.nodes[pid(1)]
+    relay.verify = strict
+    relay.receive(pid(0), Insert(uid=5, kind=1, routing_key=key_at(0.9), htl=10), 0.0)
+    # Only the peer that offered it may send the block.
+    assert relay.receive(pid(2), InsertData(uid=5, data=b"bad"), 0.1) == []
+    acts = relay.receive(pid(0), InsertData(uid=5, data=b"bad"), 0.1)
+    assert acts[0] == DropPeer(peer=pid(0))
+    assert 5 not in relay.pending and pid(0) not in relay.peers
+
+
+def test_an_insert_waiting_for_its_block_ends_when_the_offering_peer_goes() -> None:
+    net = line(3)
+    relay = net.nodes[pid(1)]
+    relay.receive(pid(0), Insert(uid=9, kind=1, routing_key=key_at(0.9), htl=10), 0.0)
+    assert relay.peer_lost(pid(0), 0.5) == []
+    assert 9 not in relay.pending
+
+
+def test_the_block_goes_once_even_if_the_peer_accepts_twice() -> None:
+    net = line(2)
+    origin = net.nodes[pid(0)]
+    block = block_at(0.9)
+    acts = origin.start_insert(block, 1, 0.0)
+    acts = origin.block_looked_up(acts[0].token, None, 0.0)  # type: ignore[union-attr]
+    uid = acts[0].message.uid  # type: ignore[union-attr]
+    assert origin.receive(pid(1), InsertAccepted(uid=uid), 0.1) == [
+        Send(peer=pid(1), message=InsertData(uid=uid, data=block.data))
+    ]
+    assert origin.receive(pid(1), InsertAccepted(uid=uid), 0.2) == []
+    # Accepting a request is garbage: the peer is dropped.
+    acts = origin.start_request(KeyKind.CHK, key_at(0.3), 2, 0.3)
+    acts = origin.block_looked_up(acts[0].token, None, 0.3)  # type: ignore[union-attr]
+    ruid = acts[0].message.uid  # type: ignore[union-attr]
+    assert origin.receive(pid(1), InsertAccepted(uid=ruid), 0.4)[0] == DropPeer(peer=pid(1))
 
 
 def test_insert_into_a_network_smaller_than_htl_is_inserted_and_found() -> None:
@@ -291,7 +422,7 @@ def test_insert_that_no_peer_accepts_is_route_not_found() -> None:
 
 
 def test_insert_ends_with_insert_reply_when_htl_runs_out() -> None:
-    net = line(5, config=Config(max_htl=3))
+    net = line(5, config=Config(max_htl=3, insert_ends_at_sink=False))
     fix_htl_links(net)
     net.apply(pid(0), net.nodes[pid(0)].start_insert(block_at(0.9), 4, 0.0))
     net.run()
