@@ -34,6 +34,22 @@ def test_closest_matches_brute_force(locs: list[float], target: float, tried_ix:
         assert circular_distance(got.location, target) == min(left)[0]
 
 
+@given(
+    st.lists(st.floats(0.0, 0.999999), max_size=30),
+    st.floats(0.0, 0.999999),
+    st.one_of(st.none(), st.integers(0, 29)),
+)
+def test_nearest_distance_matches_brute_force(
+    locs: list[float], target: float, excluding: int | None
+) -> None:
+    table = PeerTable()
+    for i, loc in enumerate(locs):
+        table.add(_peer(i, loc))
+    skip = None if excluding is None else bytes([excluding])
+    left = [circular_distance(loc, target) for i, loc in enumerate(locs) if bytes([i]) != skip]
+    assert table.nearest_distance(target, skip) == (min(left) if left else 1.0)
+
+
 def test_backed_off_peer_is_only_a_fallback_and_limit_excludes() -> None:
     table = PeerTable()
     near, far = _peer(1, 0.5), _peer(2, 0.9)
