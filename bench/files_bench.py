@@ -5,8 +5,8 @@
 Starts ``--nodes`` real node processes (``node.testnet``), inserts ``--mib``
 MiB of random bytes over FCP at node 0 (ClientPut, data inline), then fetches
 it over FCP at node 0, which keeps none of what it inserted (so every block
-crosses the network), and at node 3, which holds most of it (in a network this
-small every insert reaches every node), checking the bytes each time. In the
+crosses the network), and at node 3, which holds the blocks whose sink it was
+and those its insert paths cached, checking the bytes each time. In the
 same run it measures raw block transfer: node 0 inserts 32 KiB files (one data
 block and one metadata block each), and node 5 fetches, ``--window`` at a
 time, as many single 32 KiB CHK blocks as the file has data blocks (ClientGet
@@ -108,9 +108,8 @@ async def run(args: argparse.Namespace, net: Testnet) -> None:
         f"blocks ({count} single-block ClientPuts = {2 * count} blocks, {raw_put_s:.2f} s)"
     )
 
-    # Inserts reach every node of a small network, so every other node holds most of
-    # the file already; the inserter keeps none of what it inserts (it must not be
-    # recognisable as the source), so its fetch is the one that crosses the network.
+    # The inserter keeps none of what it inserts (it must not be recognisable as
+    # the source), so its fetch is the one that certainly crosses the network.
     async with FCPClient.connect(port=ports[inserter]) as fcp:
         before = await node_blocks(fcp)
         c0, t0 = meter.sample(), time.perf_counter()

@@ -1,9 +1,8 @@
 """Samizdat's side: a 6-node testnet; insert over FCP at node 0, fetch over FCP at node 0.
 
-Run by ``bench.peers`` inside a network namespace. In a network this small
-every insert reaches every node, and the inserting node keeps none of its own
-inserts (it must not be recognisable as the source), so node 0 is the one node
-that holds none of a file it has just inserted: its fetch crosses the network.
+Run by ``bench.peers`` inside a network namespace. The inserting node keeps
+none of its own inserts (it must not be recognisable as the source), so node 0
+holds none of a file it has just inserted: its fetch crosses the network.
 Every repetition moves a fresh random file, so a fetch never finds blocks that
 an earlier fetch cached. How many blocks node 0 held is noted before each fetch.
 """
