@@ -296,7 +296,9 @@ def pooled_md(pooled: dict[str, Any]) -> list[str]:
         "peer's exact degree, which no opennet message reveals: an upper bound, not a "
         "classifier a neighbour has. 'no answer at max': the bench-only core variant "
         "(`adversary.no_answer_at_max`) in which a relay still holding the maximum HTL "
-        "forwards instead of answering from its store.",
+        "forwards instead of answering from its store; 'hold by degree' "
+        "(`adversary.hold_by_degree`): a link keeps max HTL with probability "
+        "min(1, ½ · max_peers / the receiver's degree) instead of ½.",
         "",
     ]
     return md

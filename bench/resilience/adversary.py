@@ -123,6 +123,12 @@ falls back to held_max (a majority of three says little)."""
 BOOTSTRAP = 400
 """Bootstrap resamples for a confidence interval."""
 Z95 = 1.959964
+POOLED_VARIANTS = (
+    ("on", True, False),
+    ("on, no answer at max", False, False),
+    ("on, no answer at max, hold by degree", False, True),
+)
+"""Core variants :func:`measure` pools over seeds: (label, answer_at_max, degree_hold)."""
 
 
 @dataclass(slots=True)
@@ -225,6 +231,41 @@ def no_answer_at_max() -> Iterator[None]:
         routing.looked_up = original
 
 
+@contextmanager
+def hold_by_degree(nets: list[SimNetwork]) -> Iterator[None]:
+    """Bench-only variant of the HTL rule at the maximum: whether a request sent at
+    max keeps it is decided per link, once, as now, but with a probability that
+    depends on the *receiver's* degree d: it keeps max with probability
+    min(1, (1 − p) · max_peers / d). A node with few peers is reached at max by
+    fewer links, so it is made a holder more often when it is: its relayed
+    sightings per link then scale as 1/d, as its own requests do. (The real
+    protocol would have the receiver make this choice, since only it knows its
+    degree: "treat an incoming 18 as 17 on this link".) Applies to the network
+    put in ``nets`` once it is built. Patches ``node.core.routing.route``."""
+    original = routing.route
+    coins: dict[tuple[int, bytes], float] = {}
+    rng = random.Random(0x4D41)
+
+    def route(node: Any, st: Any, now: float) -> Any:
+        cfg = node.config
+        if nets and st.htl >= cfg.max_htl:
+            net = nets[0]
+            keep = 1.0 - cfg.p_decrement_at_max
+            for q in node.peers.by_id.values():
+                coin = coins.get((id(node), q.id))
+                if coin is None:
+                    coin = coins[(id(node), q.id)] = rng.random()
+                d = len(net.nodes[net.index[q.id]].peers)
+                q.dec_at_max = coin >= min(1.0, keep * cfg.max_peers / max(1, d))
+        return original(node, st, now)
+
+    routing.route = route
+    try:
+        yield
+    finally:
+        routing.route = original
+
+
 def simulate(
     nodes: int,
     requests: int,
@@ -232,23 +273,39 @@ def simulate(
     rule: str,
     *,
     answer_at_max: bool = True,
+    degree_hold: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> Run:
     """Build, insert, warm up, then run ``requests`` tapped Zipf requests.
-    ``answer_at_max=False`` runs it all under :func:`no_answer_at_max`; ``overrides``
-    are further :class:`Config` fields (a proposed default, measured before it lands)."""
+    ``answer_at_max=False`` runs it all under :func:`no_answer_at_max`,
+    ``degree_hold=True`` under :func:`hold_by_degree`; ``overrides`` are further
+    :class:`Config` fields (a proposed default, measured before it lands)."""
     if not answer_at_max:
         with no_answer_at_max():
-            return simulate(nodes, requests, seed, rule, overrides=overrides)
+            return simulate(
+                nodes, requests, seed, rule, degree_hold=degree_hold, overrides=overrides
+            )
+    if degree_hold:
+        nets: list[SimNetwork] = []
+        with hold_by_degree(nets):
+            return _simulate(nodes, requests, seed, rule, overrides, nets)
+    return _simulate(nodes, requests, seed, rule, overrides, [])
+
+
+def _simulate(
+    nodes: int,
+    requests: int,
+    seed: int,
+    rule: str,
+    overrides: dict[str, Any] | None,
+    nets: list[SimNetwork],
+) -> Run:
     wall0 = time.perf_counter()
     r = HTL_RULES[rule]
-    config = Config(
-        p_decrement_at_max=r["p_decrement_at_max"],
-        p_decrement_at_one=r["p_decrement_at_one"],
-        **(overrides or {}),
-    )
+    config = Config(**{**r, **(overrides or {})})
     p = Params(nodes=nodes, requests=requests, seed=seed, config=config)
     net = build(p)
+    nets.append(net)
     rng = random.Random(seed * 7919 + 1)
     n_keys = max(50, min(2000, requests // 10))
     blocks = [fake_block(rng) for _ in range(n_keys)]
@@ -504,13 +561,22 @@ def inference_seeds(
     rule: str = "on",
     *,
     answer_at_max: bool = True,
+    degree_hold: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """:func:`inference` on one network per seed, pooled (bootstrap within each seed).
     ``<table>_cross`` judges each network with the tables trained on all sightings
     of the next seed's network, a network it has never seen."""
     runs = [
-        simulate(nodes, requests, s, rule, answer_at_max=answer_at_max, overrides=overrides)
+        simulate(
+            nodes,
+            requests,
+            s,
+            rule,
+            answer_at_max=answer_at_max,
+            degree_hold=degree_hold,
+            overrides=overrides,
+        )
         for s in seeds
     ]
     trained = [tables(r) for r in runs]
@@ -537,6 +603,7 @@ def inference_seeds(
         "requests": requests,
         "rule": rule,
         "answer_at_max": answer_at_max,
+        "degree_hold": degree_hold,
         "overrides": overrides or {},
         "per_seed": per_seed,
         "pooled": {n: _summary([g[n] for g in groups], seeds[0]) for n in names},
@@ -629,8 +696,8 @@ def censorship(run: Run, *, keys: int = 5, fetches: int = 100) -> dict[str, Any]
 
 def measure(nodes: int, requests: int, seed: int = 1, seeds: int = 1) -> dict[str, Any]:
     """Inference and collusion under every HTL rule set; censorship under the defaults.
-    With ``seeds`` > 1, also the default rules pooled over that many networks, with
-    and without :func:`no_answer_at_max` (``pooled``)."""
+    With ``seeds`` > 1, also the default rules pooled over that many networks, for
+    each of :data:`POOLED_VARIANTS` (``pooled``)."""
     out: dict[str, Any] = {"nodes": nodes, "requests": requests, "seed": seed, "rules": HTL_RULES}
     for rule in HTL_RULES:
         run = simulate(nodes, requests, seed, rule)
@@ -649,7 +716,9 @@ def measure(nodes: int, requests: int, seed: int = 1, seeds: int = 1) -> dict[st
     if seeds > 1:
         chosen = list(range(seed, seed + seeds))
         out["pooled"] = {
-            variant: inference_seeds(nodes, requests, chosen, "on", answer_at_max=answer)
-            for variant, answer in (("on", True), ("on, no answer at max", False))
+            variant: inference_seeds(
+                nodes, requests, chosen, "on", answer_at_max=answer, degree_hold=hold
+            )
+            for variant, answer, hold in POOLED_VARIANTS
         }
     return out
