@@ -35,12 +35,15 @@ send and the socket. Here instead:
   by that task, in order. At most :data:`MAX_BUFFERED` bytes of unread frames
   are held: past that the transport stops reading until the task catches up,
   so TCP flow control pushes back on a peer that sends faster than we read.
-- Sending is synchronous: :meth:`Link.send_now` encodes, seals and hands the
-  frame to the transport in one step, which either writes it or buffers it,
-  so frames go out in the order they were sealed without any lock.
-  :meth:`Link.send` is the same plus waiting for the upload limiter first and
-  for the transport's buffer to drain below its high-water mark after.
-  :attr:`Link.backlog` says how much is buffered: a peer that stopped reading
+- Sending is synchronous: :meth:`Link.send_now` encodes and seals a message
+  and keeps the frame; :meth:`Link.flush` hands every frame kept to the
+  transport in one write (which sends it or buffers it). The runtime flushes
+  once it has carried out what one burst of incoming messages asked for, so
+  a burst going to one peer is one write and wakes that peer once. Frames go
+  out in the order they were sealed, without any lock. :meth:`Link.send` is
+  the awaited form: it waits for the upload limiter first and, after writing,
+  for the transport's buffer to drain below its high-water mark.
+  :attr:`Link.backlog` says how much is unsent: a peer that stopped reading
   shows there, and the runtime drops its link.
 - One timer per link, rescheduled rather than recreated per message, sends a
   keepalive when nothing has been sent for ``keepalive_interval`` and closes
@@ -169,6 +172,7 @@ class _Connection(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None
         self._writing_paused = False
         self.last_received = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- transport callbacks ---
 
@@ -176,7 +180,8 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        self.last_received = asyncio.get_running_loop().time()
+        self._loop = asyncio.get_running_loop()
+        self.last_received = self._loop.time()
         if self._on_made is not None:
             self._on_made(self)
 
@@ -200,7 +205,8 @@ class _Connection(asyncio.Protocol):
                     self._reading_paused = True
                     assert self.transport is not None
                     self.transport.pause_reading()
-        self.last_received = asyncio.get_running_loop().time()
+        assert self._loop is not None
+        self.last_received = self._loop.time()
         self._wake()
 
     def eof_received(self) -> bool:
@@ -238,7 +244,8 @@ class _Connection(asyncio.Protocol):
 
     async def wait(self) -> None:
         """Until more bytes (or the end) arrive. Cancellable; loses nothing if cancelled."""
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        assert self._loop is not None
+        waiter = self._waiter = self._loop.create_future()
         try:
             await waiter
         finally:
@@ -351,23 +358,26 @@ class Link:
         return self._upload is None
 
     def send_now(self, message: object) -> None:
-        """Encode and seal ``message`` now; it is written, without waiting, at the end
-        of this event-loop turn together with every other frame sealed for this link
-        in the turn (one write and one wake-up of the peer for a burst).
+        """Encode and seal ``message`` now, and keep the frame for :meth:`flush`.
 
-        Only for links without an upload limit (:attr:`can_send_now`); the
-        caller watches :attr:`backlog`. Raises :class:`LinkClosed` if the link is
-        gone, ``LocalProtocolError`` (and keeps the link) if ``message`` breaks
-        its schema.
+        The caller flushes once it has nothing more to send for now, so a burst
+        of messages is one write (and one wake-up of the peer). Only for links
+        without an upload limit (:attr:`can_send_now`); the caller watches
+        :attr:`backlog`. Raises :class:`LinkClosed` if the link is gone,
+        ``LocalProtocolError`` (and keeps the link) if ``message`` breaks its schema.
         """
         plain = self._codec.encode(message)
         if self._closed:
             raise LinkClosed("the link is closed")
         frame = self._frame(plain)
-        if not self._corked:
-            self._loop.call_soon(self._flush_corked)
         self._corked.append(frame)
         self._corked_bytes += len(frame)
+
+    def flush(self) -> None:
+        """Hand the frames :meth:`send_now` kept to the socket, in one write, without
+        waiting. A link found broken is closed; its reader reports it."""
+        with suppress(LinkClosed):
+            self._flush()
 
     async def send(self, message: object) -> None:
         """Encode, seal and write ``message``. Raises :class:`LinkError` if the link is gone.
@@ -462,10 +472,6 @@ class Link:
             self.close()
             raise
         self._last_send = self._loop.time()
-
-    def _flush_corked(self) -> None:
-        with suppress(LinkClosed):  # the reader finds out and reports it
-            self._flush()
 
     async def _receive_plain(self) -> bytes:
         conn = self._conn

@@ -12,7 +12,8 @@ The routing decisions are all made by :class:`node.core.Node`. The runtime only
 turns events into core calls (a message arrived, a timer came due, a lookup
 finished, a link came up or went down) and carries out the actions the core
 returns (:meth:`_apply`). Core calls are synchronous and happen on the event
-loop thread, so the core needs no lock. Its clock is ``anyio.current_time()``.
+loop thread, so the core needs no lock. Its clock is the event loop's
+(``anyio.current_time()``).
 
 Datastore work is batched, because a trip to a worker thread costs far more
 than the probe it carries (~100 µs of CPU against a few µs):
@@ -26,8 +27,16 @@ than the probe it carries (~100 µs of CPU against a few µs):
 - ``StoreBlock`` (fire and forget) is gathered per area while an action list
   is carried out and handed to the store's writer in one ``put_soon`` per area
   at its end: no thread hop, no task; the writer verifies, seals and
-  group-commits it with whatever else is queued. Until the commit, the block
-  is in ``_writing``, where lookups find it.
+  group-commits it with whatever else is queued. Blocks for the cache (data
+  passing through) wait up to :data:`CACHE_WRITE_DELAY` for more to share
+  their commit. Until the commit, the block is in ``_writing``, where lookups
+  find it.
+
+Sends are written straight to the links (:meth:`Link.send_now`), without a
+task in between, and flushed, one write per link, once an action list has
+been carried out; a reader with more messages already read defers both its
+stores and its flush to the last of them. Only a link with an upload limit
+has its messages queued for a writer task, which waits for the limiter.
 
 Links (:mod:`node.net.link`) are encrypted and mutually authenticated. After the
 handshake each side sends a :class:`LinkHello` carrying its signed node
@@ -42,6 +51,7 @@ Local clients (the client layer, tests, benchmarks) use :meth:`fetch` and
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import heapq
 import itertools
@@ -109,6 +119,15 @@ peer stuck and drop the link, as with a full outbox."""
 WRITE_BATCH = 16
 """Most queued messages the writer joins into one socket write: 16 block
 messages are ~512 KiB, so a backlog costs one write without one huge buffer."""
+
+CACHE_WRITE_DELAY = 0.05
+"""Seconds a block for the cache may wait to share a group commit with those after
+it. A relay forwards the block at once; only its own later lookups could want it,
+and they find it in memory meanwhile. A group commit costs about as much per
+commit (a thread wake-up each way, a transaction) as per block."""
+
+CACHE_WRITE_BATCH = 64
+"""Cache blocks (2 MiB) after which they go to the writer without waiting."""
 
 MAX_FAULTS = 3
 """Protocol or crypto failures from one identity before it is shunned."""
@@ -254,6 +273,10 @@ class NodeRuntime:
         self._answers: list[tuple[LookupBlock, Block | None]] = []  # answered, not yet fed back
         self._lookups: list[LookupBlock] = []  # for the next get_many
         self._to_store: dict[StoreArea, list[Block]] = {}  # for put_soon at the end of _apply
+        self._cache_pending: list[Block] = []  # cache writes waiting to share a commit
+        self._cache_timer: asyncio.TimerHandle | None = None
+        self._unflushed: set[_PeerConn] = set()  # links with sealed messages not yet written
+        self._clock: Callable[[], float] = anyio.current_time  # the event loop's, once running
         self._client_ids = itertools.count(1)
         self._peers_mtime = 0.0
         self._opennet_saved: frozenset[bytes] = frozenset()
@@ -282,6 +305,7 @@ class NodeRuntime:
         self.store = await AsyncBlockStore.open(
             self.datadir.store_path / "datastore.sqlite", store_config, location=self.location
         )
+        self._clock = asyncio.get_running_loop().time  # anyio.current_time() without its look-ups
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -316,6 +340,7 @@ class NodeRuntime:
             with anyio.CancelScope(shield=True):
                 self._save_state()
                 self._save_opennet_peers(force=True)
+                self._flush_cache()
                 await self.store.aclose()
             log.info("node stopped")
 
@@ -544,8 +569,10 @@ class NodeRuntime:
                     and type(message) is Insert
                     and self._refuse_insert(identity, message)
                 ):
+                    if not link.buffered:
+                        self._flush_links()
                     continue
-                actions = self.core.receive(identity, message, anyio.current_time())  # type: ignore[arg-type]
+                actions = self.core.receive(identity, message, self._clock())  # type: ignore[arg-type]
                 if actions and type(actions[0]) is DropPeer and actions[0].peer == identity:
                     # The core drops a sender only for garbage, such as a block that
                     # fails verification. Every node verifies a block before passing
@@ -554,14 +581,16 @@ class NodeRuntime:
                     self.faults.record(identity, "protocol")
                     self._shunned[identity] = anyio.current_time() + SHUN_SECONDS
                     log.info("shunning a peer that sent an invalid message or block")
-                # While the link has more messages already read, stores wait for
-                # them: a burst of blocks becomes one batch for the writer.
+                # While the link has more messages already read, stores and sends
+                # wait for them: a burst of blocks becomes one batch for the store's
+                # writer, and what goes to one peer one socket write.
                 self._apply(actions, flush=not link.buffered)
         except LinkError as exc:
             log.debug("link with %s ended: %s", _short(identity), exc)
         finally:
             if self._to_store:
                 self._flush_stores()
+            self._flush_links()
 
     async def _writer(self, conn: _PeerConn, outbox: MemoryObjectReceiveStream[object]) -> None:
         """Send what the core queued for this peer; a backlog goes out in one write."""
@@ -589,8 +618,9 @@ class NodeRuntime:
     def _apply(self, actions: list[Action], *, flush: bool = True) -> None:
         """Carry out ``actions`` in order, then feed the core the lookups answered meanwhile.
 
-        ``flush=False`` leaves the blocks to store gathered for a later ``_apply``
-        (a reader with more messages in hand) to hand to the writer with its own.
+        ``flush=False`` leaves the blocks to store, and the messages sealed for
+        each link, gathered for a later ``_apply`` (a reader with more messages in
+        hand) to hand to the store's writer and the sockets with its own.
         """
         handlers = _ACTIONS
         for action in actions:
@@ -602,7 +632,7 @@ class NodeRuntime:
             # Each answer is one core call whose actions run in full before the
             # next answer (they may answer more lookups: the loop takes those too).
             self._answers = []
-            now = anyio.current_time()
+            now = self._clock()
             for lookup, block in answers:
                 if block is not None and block.kind is not lookup.kind:
                     block = None
@@ -611,8 +641,21 @@ class NodeRuntime:
                     if handler is not None:
                         handler(self, action)
             answers = self._answers
-        if flush and self._to_store:
-            self._flush_stores()
+        if flush:
+            if self._to_store:
+                self._flush_stores()
+            if self._unflushed:
+                self._flush_links()
+
+    def _flush_links(self) -> None:
+        """Write what :meth:`_deliver` sealed for each link; drop a peer that stopped reading."""
+        conns, self._unflushed = self._unflushed, set()
+        for conn in conns:
+            link = conn.link
+            link.flush()
+            if link.backlog > MAX_BACKLOG:
+                log.info("a peer stopped reading; dropping its link")
+                conn.scope.cancel()
 
     def _send(self, action: Send) -> None:
         conn = self._conns.get(action.peer)
@@ -642,16 +685,14 @@ class NodeRuntime:
                 pass
             return
         try:
-            link.send_now(message)
+            link.send_now(message)  # written by _flush_links, at the end of this _apply
         except LinkError:
             return  # the link is gone: its reader finds out and tells the core
         except LocalProtocolError:
             log.exception("not sending a message that breaks its schema (a bug)")
             return
         self.messages_out += 1
-        if link.backlog > MAX_BACKLOG:
-            log.info("a peer stopped reading; dropping its link")
-            conn.scope.cancel()
+        self._unflushed.add(conn)
 
     async def _send_late(self, action: Send, delay: float) -> None:
         """Test networks only: a slow node's reply (see :mod:`node.net.misbehave`)."""
@@ -659,6 +700,7 @@ class NodeRuntime:
         conn = self._conns.get(action.peer)
         if conn is not None:
             self._deliver(conn, action.message)
+            self._flush_links()
 
     def _set_timer(self, action: SetTimer) -> None:
         first = self._timers[0][0] if self._timers else math.inf
@@ -702,14 +744,39 @@ class NodeRuntime:
         self._to_store.setdefault(area, []).append(block)
 
     def _flush_stores(self) -> None:
-        """Hand the blocks gathered by one ``_apply`` to the store's writer, one batch per area."""
+        """Hand the blocks gathered by one ``_apply`` to the store's writer, one batch per area.
+
+        Blocks for the store area go at once. Blocks for the cache (data passing
+        through) wait up to :data:`CACHE_WRITE_DELAY` to share a group commit with
+        the ones that follow: lookups find them in ``_writing`` meanwhile, and nobody
+        waits for a cache write.
+        """
         batches, self._to_store = self._to_store, {}
+        cache = batches.pop(StoreArea.CACHE, None)
         for area, blocks in batches.items():
-            try:
-                assert self.store is not None
-                self.store.put_soon(blocks, area, functools.partial(self._stored, area, blocks))
-            except StoreError as exc:  # closed: the node is stopping
-                self._stored(area, blocks, exc)
+            self._put_soon(area, blocks)
+        if cache:
+            self._cache_pending.extend(cache)
+            if len(self._cache_pending) >= CACHE_WRITE_BATCH:
+                self._flush_cache()
+            elif self._cache_timer is None:
+                loop = asyncio.get_running_loop()
+                self._cache_timer = loop.call_later(CACHE_WRITE_DELAY, self._flush_cache)
+
+    def _flush_cache(self) -> None:
+        if self._cache_timer is not None:
+            self._cache_timer.cancel()
+            self._cache_timer = None
+        blocks, self._cache_pending = self._cache_pending, []
+        if blocks:
+            self._put_soon(StoreArea.CACHE, blocks)
+
+    def _put_soon(self, area: StoreArea, blocks: list[Block]) -> None:
+        try:
+            assert self.store is not None
+            self.store.put_soon(blocks, area, functools.partial(self._stored, area, blocks))
+        except StoreError as exc:  # closed: the node is stopping
+            self._stored(area, blocks, exc)
 
     def _stored(
         self, area: StoreArea, blocks: list[Block], outcome: list[PutResult] | StoreError
@@ -890,7 +957,7 @@ class NodeRuntime:
         cid = next(self._client_ids)
         waiter = self._waiters[cid] = _Waiter()
         try:
-            self._apply(start(cid, anyio.current_time()))
+            self._apply(start(cid, self._clock()))
             await waiter.event.wait()
         finally:
             del self._waiters[cid]

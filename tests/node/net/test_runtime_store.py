@@ -19,7 +19,7 @@ import pytest
 from crypto.blocks import Block, KeyKind
 from crypto.keys import insert_chk
 from node.core import Area, Outcome, StoreBlock
-from node.net.runtime import FetchResult, NodeRuntime
+from node.net.runtime import CACHE_WRITE_BATCH, FetchResult, NodeRuntime
 from store import Area as StoreArea
 from store import AsyncBlockStore
 from store.async_store import PutCallback
@@ -111,12 +111,12 @@ async def test_stores_are_batched_and_lookups_see_them_before_they_commit(
         store = node.store
         counting = Counting(store, monkeypatch)
         counting.hold = True
-        # What the core asks of a relay caching blocks on the way back (fire and forget).
-        node._apply([StoreBlock(block=block, area=Area.CACHE) for block in inserted[:10]])
+        # What the core asks of a node keeping inserted blocks (fire and forget).
+        node._apply([StoreBlock(block=block, area=Area.STORE) for block in inserted[:10]])
         assert counting.puts == [10]  # one batch for the whole action list
         # A reader with more messages in hand defers its stores to the next _apply.
         node._apply(
-            [StoreBlock(block=block, area=Area.CACHE) for block in inserted[10:]], flush=False
+            [StoreBlock(block=block, area=Area.STORE) for block in inserted[10:]], flush=False
         )
         assert counting.puts == [10]
         node._apply([])
@@ -134,7 +134,36 @@ async def test_stores_are_batched_and_lookups_see_them_before_they_commit(
         assert all(store.might_contain(b.routing_key) for b in inserted)
         assert await store.get_many([b.routing_key for b in inserted]) == inserted
         stats = await store.stats()
-        assert stats.cache.blocks == len(inserted)
+        assert stats.store.blocks == len(inserted)
+
+
+async def test_cache_writes_wait_to_share_a_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passing = blocks(CACHE_WRITE_BATCH + 3, "passing")
+    node = NodeRuntime(settings(tmp_path / "n", opennet=False), rng=random.Random(4))
+    async with running(node):
+        assert node.store is not None
+        counting = Counting(node.store, monkeypatch)
+        # What the core asks of a relay caching blocks on the way back: they wait
+        # for more, and lookups find them meanwhile.
+        for block in passing[:3]:
+            node._apply([StoreBlock(block=block, area=Area.CACHE)])
+        assert counting.puts == []
+        found = await fetch_all(node, [b.routing_key for b in passing[:3]])
+        assert [r.block for r in found] == passing[:3]
+        # They go once the delay is over, all in one batch ...
+        with anyio.fail_after(10):
+            while node._writing:
+                await anyio.sleep(0.01)
+        assert counting.puts == [3]
+        # ... or at once when a full batch has gathered.
+        node._apply([StoreBlock(block=block, area=Area.CACHE) for block in passing[3:]])
+        assert counting.puts == [3, CACHE_WRITE_BATCH]
+        with anyio.fail_after(10):
+            while node._writing:
+                await anyio.sleep(0.01)
+        assert (await node.store.stats()).cache.blocks == len(passing)
 
 
 async def test_a_rejected_batch_is_retried_block_by_block(
