@@ -69,13 +69,13 @@ class DamagedRecord(Exception):
 
 def row_id(salt: bytes, routing_key: bytes) -> bytes:
     """The id of ``routing_key``'s row in the store salted with ``salt``."""
-    return hash_for(ROW_ID_CONTEXT, salt, routing_key)
+    return hash_for(ROW_ID_CONTEXT, salt + routing_key)  # one part hashes fastest
 
 
 def seal(salt: bytes, row: bytes, block: Block) -> bytes:
     """The record that holds ``block`` at rest in the row ``row`` (always the newest suite)."""
     header = bytes((SUITE_AEGIS256, block.kind)) + random_bytes(FAST_AEAD_NONCE_SIZE)
-    key = hash_for(BLOCK_KEY_V2_CONTEXT, salt, block.routing_key)
+    key = hash_for(BLOCK_KEY_V2_CONTEXT, salt + block.routing_key)
     sealed = fast_aead_encrypt(key, header[2:], block.data, ASSOCIATED_LABEL + row + header)
     return header + sealed
 
@@ -100,7 +100,7 @@ def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes) -> Block:
         raise DamagedRecord("the record names an unknown block kind")
     header = record[:header_size]
     associated = ASSOCIATED_LABEL + row + header
-    key = hash_for(context, salt, routing_key)
+    key = hash_for(context, salt + routing_key)
     try:
         if record[0] == SUITE_AEGIS256:  # the sealed part is read in place, not copied
             data = fast_aead_decrypt(key, header[2:], memoryview(record)[header_size:], associated)
