@@ -35,6 +35,12 @@ lengths in chunks and fails at end of input).
 
 Per-class field decoders are built once, when the codec is made, so decoding is
 one dict lookup and one small function call per field.
+
+A relay sends on many of the large messages it decodes unchanged (a block on
+its way back). The codec remembers the bytes of the last
+:data:`REMEMBERED` large messages it decoded: they are, by the canonical
+check, exactly what :meth:`Codec.encode` would produce for that very object,
+so encoding it again returns them instead of building them anew.
 """
 
 from __future__ import annotations
@@ -62,6 +68,11 @@ _BUILTIN_TAGS = (
     *range(262, 273),
     *(1004, 1040, 55799),
 )
+
+REMEMBERED = 32
+"""Decoded large messages whose bytes are kept for re-encoding (1 MiB of blocks at most)."""
+REMEMBER_SIZE = 1024
+"""Messages at least this long are remembered; shorter ones are cheaper to encode again."""
 
 T = TypeVar("T")
 _Convert = Callable[[object], object]
@@ -322,7 +333,7 @@ class Codec:
         TypeError: at construction, if a class breaks the convention.
     """
 
-    __slots__ = ("_by_class", "_by_type", "_max_depth", "max_size")
+    __slots__ = ("_by_class", "_by_type", "_decoded", "_max_depth", "max_size")
 
     def __init__(self, registry: Mapping[str, type], *, max_size: int = MAX_MESSAGE_SIZE) -> None:
         self._by_type: dict[str, _ClassCodec] = {}
@@ -335,9 +346,14 @@ class Codec:
             self._by_class[cls] = codec
         self._max_depth = max((c.depth for c in self._by_type.values()), default=1)
         self.max_size = max_size
+        # id(message) -> (message, its bytes): the message is held, so its id stays its own.
+        self._decoded: dict[int, tuple[object, bytes]] = {}
 
     def encode(self, message: object) -> bytes:
         """Canonical CBOR of ``message``; :class:`LocalProtocolError` if it breaks its schema."""
+        decoded = self._decoded.get(id(message))
+        if decoded is not None and decoded[0] is message:
+            return decoded[1]
         codec = self._by_class.get(type(message))
         if codec is None:
             raise LocalProtocolError(f"{type(message).__name__} is not a registered message")
@@ -383,6 +399,11 @@ class Codec:
             raise RemoteProtocolError(str(exc)) from None
         if cbor2.dumps(raw, canonical=True) != data:
             raise RemoteProtocolError(f"{name} is not in canonical CBOR form")
+        if len(data) >= REMEMBER_SIZE:
+            remembered = self._decoded
+            if len(remembered) >= REMEMBERED:
+                del remembered[next(iter(remembered))]  # the oldest
+            remembered[id(message)] = (message, bytes(data))
         return message
 
     def decode_as(self, data: bytes, cls: type[T]) -> T:

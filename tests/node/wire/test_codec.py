@@ -68,6 +68,21 @@ def test_block_message_round_trip_and_size() -> None:
     assert CODEC.decode(data) == block
 
 
+def test_a_decoded_block_message_is_sent_on_as_the_bytes_it_came_in() -> None:
+    codec = Codec(REGISTRY)
+    message = Block(uid=7, kind=1, routing_key=bytes(range(32)), data=bytes(32_788))
+    data = codec.encode(message)
+    decoded = codec.decode(data)
+    assert codec.encode(decoded) is data  # remembered, not built again
+    assert codec.encode(message) == data  # an equal object: built, the same bytes
+    small = codec.decode(codec.encode(Ping(nonce=1)))
+    assert codec.encode(small) == codec.encode(Ping(nonce=1))
+    for n in range(40):  # the memory is bounded: the oldest are forgotten
+        codec.decode(codec.encode(Block(uid=n, kind=1, routing_key=bytes(32), data=bytes(2000))))
+    assert len(codec._decoded) <= 32
+    assert codec.encode(decoded) == data
+
+
 @pytest.mark.parametrize(
     ("changes", "match"),
     [
