@@ -9,8 +9,9 @@ same bytes and the same CHK) with ``"v": 1`` and a type ``"t"``:
 * ``manifest``: a site — names to documents, and a default name;
 * ``hint``: a USK date hint, the newest edition known when it was written.
 
-Parsing is strict: unknown fields, wrong types and inconsistent sizes are all
-:class:`~node.client.errors.InvalidMetadata`, never another exception.
+Parsing is strict: unknown fields, wrong types, unknown FEC codecs and
+inconsistent sizes are all :class:`~node.client.errors.InvalidMetadata`, never
+another exception.
 ``specs/client.md`` §Metadata is the normative description.
 """
 
@@ -27,6 +28,7 @@ from crypto.errors import CryptoError
 from crypto.uri import URI, parse_uri
 from node.client.compression import Codec
 from node.client.errors import InvalidMetadata
+from node.client.fec import FecCodec
 
 VERSION = 1
 HASH_SIZE = 32
@@ -35,20 +37,28 @@ MAX_MIME_LENGTH = 256  # RFC 6838 caps type/subtype at 127 characters each
 MAX_NAME_BYTES = 255  # what common file systems allow for one name
 MAX_MANIFEST_DEPTH = 32  # deeper than any real site; bounds recursion on hostile input
 MAX_SIZE = 2**53  # 8 PiB: beyond any file, and exact in every JSON/JS consumer
-MAX_SEGMENT_BLOCKS = 256  # zfec's GF(2^8)
+MAX_SEGMENT_BLOCKS = 256  # GF(2^8), the field of both FEC codecs
 MAX_EDITION = 2**62
 DEFAULT_MIME = "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Segment:
-    """One FEC segment: ``k`` data blocks then ``n - k`` check blocks, and their CHK keys."""
+    """One FEC segment: ``k`` data blocks then ``n - k`` check blocks, and their CHK keys.
+
+    ``fec`` is the erasure code of the check blocks; zfec, the default, is what
+    a segment without a name in the document means (everything inserted before
+    ISA-L). New inserts name theirs.
+    """
 
     k: int
     n: int
     keys: bytes  # n × (routing key || decryption key)
+    fec: FecCodec = FecCodec.ZFEC
 
     def __post_init__(self) -> None:
+        if not isinstance(self.fec, FecCodec):
+            raise InvalidMetadata(f"unknown FEC codec {self.fec!r}")
         if not 1 <= self.k <= self.n <= MAX_SEGMENT_BLOCKS:
             raise InvalidMetadata(f"a segment of {self.k} of {self.n} blocks is impossible")
         if len(self.keys) != self.n * KEY_PAIR_SIZE:
@@ -171,8 +181,14 @@ def _content_fields(c: Content) -> dict[str, Any]:
     if c.inline is not None:
         out["data"] = c.inline
     else:
-        out["segs"] = [[s.k, s.n, s.keys] for s in c.segments]
+        out["segs"] = [_segment_cbor(s) for s in c.segments]
     return out
+
+
+def _segment_cbor(s: Segment) -> list[Any]:
+    # zfec is written as nothing (one encoding per document, and documents
+    # written before there was a choice read the same).
+    return [s.k, s.n, s.keys] if s.fec is FecCodec.ZFEC else [s.k, s.n, s.keys, s.fec.value]
 
 
 def _to_cbor(doc: Document, depth: int) -> dict[str, Any]:
@@ -271,13 +287,13 @@ def _content(m: dict[str, object]) -> Content:
         raise InvalidMetadata("segments must be a list")
     segments = []
     for seg in segs_raw:
-        if type(seg) is not list or len(seg) != 3:
-            raise InvalidMetadata("a segment is [k, n, keys]")
+        if type(seg) is not list or len(seg) not in (3, 4):
+            raise InvalidMetadata("a segment is [k, n, keys] or [k, n, keys, fec]")
         k = _int(seg[0], "k", MAX_SEGMENT_BLOCKS)
         n = _int(seg[1], "n", MAX_SEGMENT_BLOCKS)
         if type(seg[2]) is not bytes:
             raise InvalidMetadata("segment keys must be a byte string")
-        segments.append(Segment(k=k, n=n, keys=seg[2]))
+        segments.append(Segment(k=k, n=n, keys=seg[2], fec=_fec(seg[3:])))
     hash_ = m.get("hash")
     if type(hash_) is not bytes:
         raise InvalidMetadata("a content hash must be a byte string")
@@ -290,6 +306,24 @@ def _content(m: dict[str, object]) -> Content:
         inline=inline,
         segments=tuple(segments),
     )
+
+
+def _fec(named: list[object]) -> FecCodec:
+    if not named:
+        return FecCodec.ZFEC
+    name = named[0]
+    try:
+        fec = FecCodec(name) if type(name) is str else None
+    except ValueError:
+        fec = None
+    if fec is None:
+        raise InvalidMetadata(
+            f"unknown FEC codec {name!r} (this client decodes {', '.join(FecCodec)}; "
+            "upgrade Samizdat if the content is newer)"
+        )
+    if fec is FecCodec.ZFEC:
+        raise InvalidMetadata("a zfec segment is written [k, n, keys], without a name")
+    return fec
 
 
 def check_name(name: str) -> str:

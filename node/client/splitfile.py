@@ -1,7 +1,7 @@
 """Splitfiles: inserting a payload as FEC segments of CHK blocks and fetching it back.
 
 Insert: the payload is cut into 32 KiB blocks, segments are encoded (keystream,
-zfec, CHK) in a :class:`~node.client.fec.CpuPool` a few segments ahead, and
+FEC, CHK) in a :class:`~node.client.fec.CpuPool` a few segments ahead, and
 their blocks are inserted through a bounded window. Fetch: every segment asks
 for its data blocks first and, for each one that fails, one more check block,
 so it stops as soon as any ``k`` have arrived; the segment is decoded in the
@@ -34,9 +34,11 @@ from node.client.errors import (
     collapse_groups,
 )
 from node.client.fec import (
+    DEFAULT_FEC,
     MAX_SEGMENT_DATA,
     CpuPool,
     EncodedBlock,
+    FecCodec,
     decode_and_decrypt,
     encode_segment,
     plan_segments,
@@ -88,6 +90,7 @@ class Transfer:
     """What one request shares between its splitfile operations.
 
     ``network`` is ``None`` for a CHK-only insert (compute keys, send nothing).
+    ``fec`` is the erasure code of new segments; fetches use each segment's own.
     """
 
     network: BlockNetwork | None
@@ -98,6 +101,7 @@ class Transfer:
     )
     healer: Healer | None = None
     max_k: int = MAX_SEGMENT_DATA
+    fec: FecCodec = DEFAULT_FEC
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -118,8 +122,9 @@ async def insert_payload(
     async def one(index: int, first: int, k: int, n: int) -> None:
         try:
             data = blocks[first : first + k]
-            encoded = await t.pool.run(encode_segment, data, n, crypt_key, first)
-            results[index] = Segment(k=k, n=n, keys=b"".join(e[1] + e[2] for e in encoded))
+            encoded = await t.pool.run(encode_segment, data, n, crypt_key, first, t.fec)
+            keys = b"".join(e[1] + e[2] for e in encoded)
+            results[index] = Segment(k=k, n=n, keys=keys, fec=t.fec)
             await _insert_encoded(t, encoded, failures)
         finally:
             ahead.release()
@@ -324,7 +329,9 @@ async def _fetch_segment(
         stored = [chosen[i] for i in range(k)]  # nothing to decode: skip the worker round trip
         payload = b"".join(stored)
     else:
-        stored, payload = await t.pool.run(decode_and_decrypt, chosen, k, n, crypt_key, first)
+        stored, payload = await t.pool.run(
+            decode_and_decrypt, chosen, k, n, crypt_key, first, segment.fec
+        )
     if failed and t.healer is not None:
         t.healer.heal(segment, stored, failed)
     return payload
@@ -393,7 +400,9 @@ class Healer:
     async def _heal(self, segment: Segment, stored: list[bytes], missing: list[int]) -> None:
         try:
             try:
-                rebuilt = await self.pool.run(reencode_blocks, stored, segment.n, missing)
+                rebuilt = await self.pool.run(
+                    reencode_blocks, stored, segment.n, missing, segment.fec
+                )
             except Exception:  # healing is best effort; a failure must not hurt the owner
                 self.stats.failed += len(missing)
                 return

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from crypto.uri import CHKURI, Extra
 from node.client.compression import Codec
 from node.client.errors import InvalidMetadata
+from node.client.fec import FecCodec
 from node.client.metadata import (
     Content,
     Document,
@@ -39,7 +40,8 @@ names = st.text(
 def segments(draw: st.DrawFn) -> Segment:
     k = draw(st.integers(1, 8))
     n = draw(st.integers(k, k + 8))
-    return Segment(k=k, n=n, keys=draw(st.binary(min_size=64 * n, max_size=64 * n)))
+    keys = draw(st.binary(min_size=64 * n, max_size=64 * n))
+    return Segment(k=k, n=n, keys=keys, fec=draw(st.sampled_from(list(FecCodec))))
 
 
 @st.composite
@@ -133,6 +135,66 @@ def test_invalid_documents_are_refused(value: object) -> None:
 
     with pytest.raises(InvalidMetadata):
         parse_document(cbor2.dumps(value))
+
+
+def _file_with_segment(seg: object) -> dict[str, object]:
+    return {
+        "v": 1, "t": "file", "mime": "text/plain", "size": 10, "hash": bytes(32),
+        "codec": Codec.NONE.value, "psize": 10, "segs": [seg],
+    }  # fmt: skip
+
+
+def test_a_segment_without_a_codec_is_zfec() -> None:
+    """Documents written before segments named their codec read as they always did."""
+    import cbor2
+
+    doc = parse_document(cbor2.dumps(_file_with_segment([1, 2, bytes(128)])))
+    assert isinstance(doc, FileDoc)
+    assert doc.content.segments[0].fec is FecCodec.ZFEC
+    assert encode_document(doc) == cbor2.dumps(
+        _file_with_segment([1, 2, bytes(128)]), canonical=True
+    )  # and zfec segments are still written that way
+
+
+def test_isal_segments_name_their_codec() -> None:
+    import cbor2
+
+    raw = cbor2.dumps(_file_with_segment([1, 2, bytes(128), "isal-cauchy"]))
+    doc = parse_document(raw)
+    assert isinstance(doc, FileDoc)
+    assert doc.content.segments[0].fec is FecCodec.ISAL_CAUCHY
+    assert encode_document(doc) == cbor2.dumps(cbor2.loads(raw), canonical=True)
+
+
+@pytest.mark.parametrize(
+    "fec",
+    ["zfec", "isal", "ISAL-CAUCHY", "", "isal-cauchy\x00", 1, None, b"isal-cauchy", ["zfec"]],
+)
+def test_unknown_or_spelled_out_codecs_are_refused(fec: object) -> None:
+    import cbor2
+
+    with pytest.raises(InvalidMetadata):
+        parse_document(cbor2.dumps(_file_with_segment([1, 2, bytes(128), fec])))
+    with pytest.raises(InvalidMetadata):
+        parse_document(cbor2.dumps(_file_with_segment([1, 2, bytes(128), "isal-cauchy", fec])))
+
+
+@given(st.text(max_size=20) | st.binary(max_size=20) | st.integers())
+def test_any_codec_name_is_known_or_a_clean_error(fec: object) -> None:
+    import cbor2
+
+    try:
+        doc = parse_document(cbor2.dumps(_file_with_segment([1, 2, bytes(128), fec])))
+    except InvalidMetadata:
+        assert fec != "isal-cauchy"
+    else:
+        assert isinstance(doc, FileDoc) and fec == "isal-cauchy"
+        assert doc.content.segments[0].fec is FecCodec.ISAL_CAUCHY
+
+
+def test_a_segment_cannot_be_built_with_an_unknown_codec() -> None:
+    with pytest.raises(InvalidMetadata):
+        Segment(k=1, n=2, keys=bytes(128), fec="zfec")  # type: ignore[arg-type]
 
 
 def test_deep_nesting_is_refused() -> None:
