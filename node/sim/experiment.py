@@ -20,6 +20,7 @@ A result is a plain dict (the CLI's JSON). Everything but the wall-clock keys
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import statistics
@@ -177,10 +178,17 @@ def route_quality(net: SimNetwork) -> float:
     return total / count if count else 0.0
 
 
-def measure(p: Params, *, ideal: bool = False) -> tuple[dict[str, Any], Series]:
-    """Run one network through the phases; return figures and the per-request series."""
+def measure(
+    p: Params, *, ideal: bool = False, net: SimNetwork | None = None
+) -> tuple[dict[str, Any], Series]:
+    """Run one network through the phases; return figures and the per-request series.
+
+    ``net``: an already built network to use instead of building one from ``p``
+    (``swap_checkpoints`` measures copies of one network as it keeps swapping).
+    """
     wall0 = time.perf_counter()
-    net = build(p, ideal=ideal)
+    if net is None:
+        net = build(p, ideal=ideal)
     rng = random.Random(p.seed * 7919 + 1)
     n_keys = p.keys if p.keys is not None else max(50, min(2000, p.requests // 10))
     blocks = [fake_block(rng) for _ in range(n_keys)]
@@ -273,12 +281,38 @@ def run(p: Params) -> tuple[dict[str, Any], Series]:
     """The full experiment; darknet also measures the ideal-location network."""
     result, series = measure(p)
     if p.mode == "darknet" and p.compare_ideal:
-        ideal, _ = measure(Params(**{**_fields(p), "churn": None}), ideal=True)
+        ideal, _ = measure(Params(**{**param_fields(p), "churn": None}), ideal=True)
         result["ideal_hops_median"] = ideal["hops_median"]
         result["ideal_success_rate"] = ideal["success_rate"]
         result["ideal_link_length_mean"] = ideal["link_length_mean"]
     return result, series
 
 
-def _fields(p: Params) -> dict[str, Any]:
+def swap_checkpoints(p: Params, rounds: list[int]) -> list[dict[str, Any]]:
+    """Darknet: one network swapping on, measured after each number of ``rounds``.
+
+    The workload runs on a deep copy at each checkpoint, so its requests (and
+    the caching they cause) do not carry over into the next checkpoint; the
+    first checkpoint's figures equal ``run`` with that many ``swap_rounds``.
+    The ideal-location network is measured once and reported beside each.
+    """
+    base = build(Params(**{**param_fields(p), "swap_rounds": 0}))
+    ideal, _ = measure(Params(**{**param_fields(p), "churn": None}), ideal=True)
+    out = []
+    done = 0
+    for r in sorted(rounds):
+        swap(base, r - done)
+        done = r
+        at = Params(**{**param_fields(p), "swap_rounds": r})
+        result, _ = measure(at, net=copy.deepcopy(base))
+        result["swap_rounds"] = r
+        result["swaps_done"] = sum(nd.swaps_done for nd in base.nodes)
+        result["ideal_hops_median"] = ideal["hops_median"]
+        result["ideal_success_rate"] = ideal["success_rate"]
+        result["ideal_link_length_mean"] = ideal["link_length_mean"]
+        out.append(result)
+    return out
+
+
+def param_fields(p: Params) -> dict[str, Any]:
     return {name: getattr(p, name) for name in Params.__dataclass_fields__}
