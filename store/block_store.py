@@ -57,10 +57,10 @@ APPLICATION_ID = 0x534D5A44  # "SMZD": a Samizdat datastore
 # Pending last-use marks written without waiting for a put: bounds the memory
 # they take (~100 bytes a mark) and how stale LRU gets on a read-only node,
 # while a flush (one commit) is spread over this many gets. A mark's UPDATE
-# moves its row in two indexes; a flush's cost is mostly the index pages it
-# dirties, which scatter over the whole of both indexes, so larger flushes are
-# cheaper per mark: measured on 20,000 blocks, 8-16 µs a mark at 512, 3-4 µs at
-# 4,096 (``specs/store.md`` §Areas, sizes and eviction).
+# moves its row in an index; a flush's cost is mostly the pages it dirties,
+# which scatter over the whole table and index, so larger flushes are cheaper
+# per mark: measured on 20,000 blocks, 8-16 µs a mark at 512, 3-4 µs at 4,096
+# (``specs/store.md`` §Areas, sizes and eviction).
 TOUCH_FLUSH_THRESHOLD = 4096
 # Bytes of the file SQLite reads through a memory map instead of read() calls
 # (SQLite caps it at its compile-time limit, 2 GiB in common builds). A get
@@ -98,12 +98,27 @@ def _allow_suite_2(connection: sqlite3.Connection) -> None:
     del connection
 
 
+def _far_index_by_bucket(connection: sqlite3.Connection) -> None:
+    """Version 3: ``placement_far`` indexes (area, bucket), no longer seq.
+
+    Every LRU mark changes ``seq``, so with seq in both indexes each mark moved
+    its row in two of them; now only in ``placement_lru``, which measured 2.6 ->
+    1.6 µs of CPU a mark (``specs/store.md`` §Schema versions). Store eviction
+    still orders ties in a bucket by seq: SQLite sorts each bucket's few rows.
+    """
+    sql_steps(
+        "DROP INDEX placement_far",
+        "CREATE INDEX placement_far ON placement (area, bucket)",
+    )(connection)
+
+
 DATASTORE_SCHEMA = Schema(
     name="datastore",
     application_id=APPLICATION_ID,
     migrations=(
         Migration(1, "blocks, placement and the per-store salt", _create_v1),
         Migration(2, "records may be sealed with AEGIS-256 (suite 2)", _allow_suite_2),
+        Migration(3, "placement_far without seq: cheaper LRU marks", _far_index_by_bucket),
     ),
     damaged_hint=(
         " (the datastore only holds copies of network data: a fresh, empty one loses nothing"

@@ -5,9 +5,11 @@ routing key; ``specs/store.md`` §Location buckets explains why no more). The
 store area evicts the block whose bucket centre is farthest from the node's
 location, ties least-recently-used first. The farthest point from the node is
 its antipode, so victims are found by walking the ``placement_far`` index
-(area, bucket, seq) outward from the antipode's bucket in both directions and
+(area, bucket) outward from the antipode's bucket in both directions and
 merging the two walks: each walk is already ordered by distance, so the
 nearest-to-the-antipode rows overall are among the first ``n`` of either walk.
+SQLite orders the rows within a bucket by seq as it goes (a bucket holds few
+rows: seq is not in the index, so that LRU marks need not move rows in it).
 Cost: a few index range scans per batch of victims, however large the store.
 """
 

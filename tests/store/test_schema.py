@@ -8,6 +8,7 @@ import pytest
 
 from crypto.blocks import Block
 from store import (
+    DATASTORE_SCHEMA,
     Area,
     BlockStore,
     DatabaseCorrupt,
@@ -17,6 +18,7 @@ from store import (
     WrongDatabase,
 )
 from store.schema import Migration, Schema, open_database, sql_steps
+from tests.store.conftest import CHK
 
 V1 = Migration(1, "notes", sql_steps("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
 V2 = Migration(2, "note titles", sql_steps("ALTER TABLE notes ADD COLUMN title TEXT"))
@@ -146,3 +148,36 @@ def test_random_overwrites_give_a_clear_error_or_correct_blocks(
             except DatabaseCorrupt:
                 continue  # a clear, typed error is acceptable; any other exception is not
             assert got is None or got == block
+
+
+def test_a_version_2_datastore_migrates_to_the_far_index_without_seq(
+    tmp_path: Path, chks: list[Block]
+) -> None:
+    """Version 3 only redefines ``placement_far``; blocks, placement rows and LRU order stay."""
+    path = tmp_path / "datastore.sqlite"
+    version_2 = Schema(
+        name=DATASTORE_SCHEMA.name,
+        application_id=DATASTORE_SCHEMA.application_id,
+        migrations=DATASTORE_SCHEMA.migrations[:2],
+    )
+    with BlockStore.open(path, StoreConfig(size_bytes=6 * CHK)) as store:
+        store.put_many(chks[:3], Area.STORE)
+        store.get(chks[0].routing_key)
+    with sqlite3.connect(path) as raw:  # back to how version 2 left the file
+        placement = raw.execute("SELECT * FROM placement ORDER BY id").fetchall()
+        raw.execute("DROP INDEX placement_far")
+        raw.execute("CREATE INDEX placement_far ON placement (area, bucket, seq)")
+        raw.execute("PRAGMA user_version = 2")
+    raw.close()
+    open_database(path, version_2).close()  # a version 2 reader opens it as its own
+    BlockStore.open(path, StoreConfig(size_bytes=6 * CHK)).close()
+    assert version_of(path) == DATASTORE_SCHEMA.version == 3
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT * FROM placement ORDER BY id").fetchall() == placement
+        (sql,) = raw.execute(
+            "SELECT sql FROM sqlite_schema WHERE name = 'placement_far'"
+        ).fetchone()
+    raw.close()
+    assert sql == "CREATE INDEX placement_far ON placement (area, bucket)"
+    with BlockStore.open(path, StoreConfig(size_bytes=6 * CHK)) as store:
+        assert [store.get(b.routing_key) for b in chks[:3]] == chks[:3]
