@@ -151,6 +151,26 @@ def test_non_canonical_forms_are_refused() -> None:
     rejects(raw, "canonical")
 
 
+@given(st.permutations(["t", "uid", "kind", "routing_key", "data"]), st.integers(0, 2**64 - 1))
+def test_a_message_without_floats_is_canonical_only_in_canonical_key_order(
+    order: list[str], uid: int
+) -> None:
+    raw = {"t": "block", "uid": uid, "kind": 2, "routing_key": bytes(32), "data": b"x" * 300}
+    data = bytes(cbor2.dumps({key: raw[key] for key in order}))
+    assert CODEC.encode(Block(uid=uid, kind=2, routing_key=bytes(32), data=b"x" * 300)) == enc(raw)
+    if data == enc(raw):
+        assert CODEC.decode(data) == Block(uid=uid, kind=2, routing_key=bytes(32), data=b"x" * 300)
+    else:
+        rejects(data, "canonical")
+
+
+def test_padded_length_heads_are_refused() -> None:
+    good = enc({"t": "block", "uid": 1, "kind": 1, "routing_key": bytes(32), "data": b"ab"})
+    assert CODEC.decode(good).data == b"ab"  # type: ignore[attr-defined]
+    rejects(good.replace(b"\x42ab", b"\x58\x02ab"), "canonical")  # 2-byte string, long head
+    rejects(good.replace(b"\x58\x20" + bytes(32), b"\x59\x00\x20" + bytes(32)), "canonical")
+
+
 def test_non_text_keys_and_depth_are_refused() -> None:
     rejects(b"\xa2\x61t\x64ping\x01\x05", "not valid CBOR")  # integer key
     deep = {"t": "ping", "nonce": 5}
