@@ -93,6 +93,11 @@ WRITE_HIGH_WATER = 512 * 1024
 """Buffered outgoing bytes above which :meth:`Link.send` waits for the socket
 to drain (the transport's high-water mark; its low-water mark is a quarter)."""
 
+HANDSHAKE_BUFFER = 64 * 1024
+"""Bytes held before the handshake has read them (it reads at most 192 at a time,
+but the initiator's first frames may follow its last handshake message at once):
+past this the transport stops reading until the handshake catches up."""
+
 ACCEPT_QUEUE = 64
 """Accepted connections waiting for their handler task; more are refused."""
 
@@ -189,22 +194,21 @@ class _Connection(asyncio.Protocol):
         decoder = self._decoder
         if decoder is None:
             self._raw += data
+            if len(self._raw) > HANDSHAKE_BUFFER:
+                self._pause_reading()
         else:
             try:
                 frames = decoder.feed(data)
             except FrameTooLarge as exc:
                 self._finish(LinkProtocolError(str(exc)), fault=True)
-                assert self.transport is not None
-                self.transport.pause_reading()  # nothing after it can be read in step
+                self._pause_reading()  # nothing after it can be read in step
                 return
             if frames:
                 self.frames.extend(frames)
                 for frame in frames:
                     self._frame_bytes += len(frame)
-                if self._frame_bytes > MAX_BUFFERED and not self._reading_paused:
-                    self._reading_paused = True
-                    assert self.transport is not None
-                    self.transport.pause_reading()
+                if self._frame_bytes > MAX_BUFFERED:
+                    self._pause_reading()
         assert self._loop is not None
         self.last_received = self._loop.time()
         self._wake()
@@ -260,6 +264,8 @@ class _Connection(asyncio.Protocol):
             await self.wait()
         data = bytes(self._raw[:n])
         del self._raw[:n]
+        if len(self._raw) <= HANDSHAKE_BUFFER:
+            self._resume_reading()
         return data
 
     def start_frames(self, decoder: FrameDecoder) -> None:
@@ -268,15 +274,25 @@ class _Connection(asyncio.Protocol):
         raw, self._raw = bytes(self._raw), bytearray()
         if raw:
             self.data_received(raw)
+        if self._frame_bytes <= MAX_BUFFERED // 2:
+            self._resume_reading()
 
     def pop_frame(self) -> bytes:
         frame = self.frames.popleft()
         self._frame_bytes -= len(frame)
-        if self._reading_paused and self._frame_bytes <= MAX_BUFFERED // 2 and self.end is None:
-            self._reading_paused = False
-            assert self.transport is not None
-            self.transport.resume_reading()
+        if self._reading_paused and self._frame_bytes <= MAX_BUFFERED // 2:
+            self._resume_reading()
         return frame
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.end is None and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     @property
     def writing_paused(self) -> bool:

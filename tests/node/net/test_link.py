@@ -321,3 +321,31 @@ async def test_upload_limit_is_honoured() -> None:
         for _ in range(3):
             assert await link.receive() == block
     assert elapsed >= (3 * 32_900 - 20_000 - 32_900) / 200_000
+
+
+async def test_a_peer_that_does_not_read_is_held_back_by_tcp_and_shows_in_the_backlog() -> None:
+    from node.net.link import MAX_BUFFERED
+
+    links: list[Link] = []
+    done = anyio.Event()
+
+    async def idle(link: Link) -> None:  # never reads
+        links.append(link)
+        await done.wait()
+
+    block = Block(uid=1, kind=1, routing_key=bytes(32), data=os.urandom(32_788))
+    async with (
+        server(idle) as port,
+        connect(HOST, port, ALICE, BOB.public_key, CODEC, FAST) as link,
+    ):
+        for _ in range(200):  # 6.6 MB: more than the reader buffers and both sockets hold
+            link.send_now(block)
+        link.flush()
+        await wait_for(lambda: bool(links))
+        await anyio.sleep(0.3)
+        held = links[0]._conn._frame_bytes
+        assert held <= MAX_BUFFERED + 256 * 1024  # reading paused past the limit
+        assert link.backlog > 0  # the rest waits on our side
+        for _ in range(200):  # once the peer reads, everything arrives in order
+            assert await links[0].receive() == block
+        done.set()
