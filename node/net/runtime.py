@@ -227,12 +227,7 @@ class _PeerConn:
         self.connected_at = now
 
 
-class _Waiter:
-    __slots__ = ("event", "result")
-
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.result: RequestDone | InsertDone | AnnounceDone | None = None
+_Done = RequestDone | InsertDone | AnnounceDone
 
 
 class NodeRuntime:
@@ -268,7 +263,7 @@ class NodeRuntime:
         self._shunned: dict[bytes, float] = {}
         self._timers: list[tuple[float, int]] = []
         self._timer_wake = anyio.Event()
-        self._waiters: dict[int, _Waiter] = {}
+        self._waiters: dict[int, asyncio.Future[_Done]] = {}  # a local client's, by its id
         self._writing: dict[bytes, Block] = {}
         self._answers: list[tuple[LookupBlock, Block | None]] = []  # answered, not yet fed back
         self._lookups: list[LookupBlock] = []  # for the next get_many
@@ -820,9 +815,8 @@ class NodeRuntime:
 
     def _done(self, action: RequestDone | InsertDone | AnnounceDone) -> None:
         waiter = self._waiters.get(action.client_id)
-        if waiter is not None:
-            waiter.result = action
-            waiter.event.set()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(action)
 
     def _connect_to(self, action: ConnectTo) -> None:
         try:
@@ -950,19 +944,18 @@ class NodeRuntime:
         assert isinstance(result, AnnounceDone)
         return result.offers
 
-    async def _run_local(
-        self, start: Callable[[int, float], list[Action]]
-    ) -> RequestDone | InsertDone | AnnounceDone:
-        await self.ready.wait()
+    async def _run_local(self, start: Callable[[int, float], list[Action]]) -> _Done:
+        if not self.ready.is_set():
+            await self.ready.wait()
         cid = next(self._client_ids)
-        waiter = self._waiters[cid] = _Waiter()
+        # A bare future: the cheapest thing to wait on, and cancelled with the caller.
+        waiter: asyncio.Future[_Done] = asyncio.get_running_loop().create_future()
+        self._waiters[cid] = waiter
         try:
             self._apply(start(cid, self._clock()))
-            await waiter.event.wait()
+            return await waiter
         finally:
             del self._waiters[cid]
-        assert waiter.result is not None
-        return waiter.result
 
     async def add_friend(self, ref: SignedNodeRef) -> None:
         """Darknet: remember ``ref`` in the peers file and connect to it."""

@@ -338,7 +338,7 @@ async def test_a_peer_that_does_not_read_is_held_back_by_tcp_and_shows_in_the_ba
         server(idle) as port,
         connect(HOST, port, ALICE, BOB.public_key, CODEC, FAST) as link,
     ):
-        for _ in range(200):  # 6.6 MB: more than the reader buffers and both sockets hold
+        for _ in range(600):  # 20 MB: more than the reader buffers and both sockets hold
             link.send_now(block)
         link.flush()
         await wait_for(lambda: bool(links))
@@ -346,6 +346,6 @@ async def test_a_peer_that_does_not_read_is_held_back_by_tcp_and_shows_in_the_ba
         held = links[0]._conn._frame_bytes
         assert held <= MAX_BUFFERED + 256 * 1024  # reading paused past the limit
         assert link.backlog > 0  # the rest waits on our side
-        for _ in range(200):  # once the peer reads, everything arrives in order
+        for _ in range(600):  # once the peer reads, everything arrives in order
             assert await links[0].receive() == block
         done.set()
