@@ -179,6 +179,8 @@ def _pct(x: float) -> str:
 
 def _pci(s: dict[str, Any]) -> str:
     """Precision with its request-bootstrap 95 % interval."""
+    if s.get("flagged") == 0:
+        return "flags none"
     ci = s.get("ci_bootstrap")
     if not ci or any(isinstance(x, float) and math.isnan(x) for x in ci):
         return _pct(s["precision"])
