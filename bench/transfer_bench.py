@@ -17,7 +17,10 @@ figures; never passes or fails on time.
    bytes and re-encrypt each frame (open with the inbound link's key, seal with
    the outbound one: :mod:`crypto.frames`, :mod:`node.wire.framing`), each a
    process of its own, and a server process that answers every 32-byte request
-   with a 32 KiB block. The client runs in this process, like N0. Both chains
+   with a 32 KiB block. The client runs in this process, like N0. Its
+   connections are the node's own (:class:`node.net.link.Connection`: frames
+   split as they arrive, writes that do not wait), so both chains move bytes
+   the same way and the ratio shows what the node adds. Both chains
    are up at once and each in-flight level runs on one, then the other, so both
    see the same machine load; besides MB/s and blocks/s, the CPU time each
    process spent per block is printed (steadier than wall time on a busy host).
@@ -31,6 +34,7 @@ path, including errors and Ctrl-C, and the temporary directory is removed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -59,6 +63,7 @@ from crypto.keys import insert_chk
 from node.core import Outcome
 from node.daemon import STATUS_FILE, offline_noderef
 from node.net.datadir import DataDir
+from node.net.link import Connection, LinkClosed
 from node.net.runtime import NodeRuntime
 from node.net.settings import NodeSettings
 from node.wire.framing import FrameDecoder, encode_frame
@@ -73,7 +78,7 @@ HUB_FRIENDS = 20
 IDLE_SECONDS = 5.0
 START_TIMEOUT = 120.0  # 2 cores starting 21 interpreters can take a while
 STOP_TIMEOUT = 15.0
-_GONE = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+_GONE = (anyio.EndOfStream, LinkClosed, OSError)
 
 
 # --- processes -------------------------------------------------------------------
@@ -320,9 +325,11 @@ async def measure_both(chains: Chains) -> tuple[list[Figure], list[Figure]]:
         with anyio.fail_after(START_TIMEOUT):
             while not linked():
                 await anyio.sleep(0.2)
-        async with await anyio.connect_tcp(HOST, chains.baseline_port) as stream:
-            seed = chains.seed
-            end = FrameStream(stream, link_key(seed, 0, "up"), link_key(seed, 0, "down"))
+        seed = chains.seed
+        end = await connect_frames(
+            chains.baseline_port, link_key(seed, 0, "up"), link_key(seed, 0, "down")
+        )
+        try:
             warmup, *timed = chains.batches
             await run_workers(warmup, 1, fetch)
             await baseline_round(end, 1, len(warmup))
@@ -331,6 +338,8 @@ async def measure_both(chains: Chains) -> tuple[list[Figure], list[Figure]]:
                 ours.append(await measured(len(keys), in_flight, pids, run))
                 run = functools.partial(baseline_round, end, in_flight, len(keys))
                 base.append(await measured(len(keys), in_flight, base_pids, run))
+        finally:
+            end.conn.abort()
         if not linked():
             raise RuntimeError("the chain changed shape during the run")
         tg.cancel_scope.cancel()
@@ -346,53 +355,81 @@ def link_key(seed: bytes, link: int, direction: str) -> bytes:
 
 
 class FrameStream:
-    """One end of one baseline link: TCP plus per-frame AEAD, batched per read."""
+    """One end of one baseline link: per-frame AEAD on the node's own connection class.
 
-    def __init__(self, stream: anyio.abc.SocketStream, send_key: bytes, recv_key: bytes) -> None:
-        self.stream = stream
+    :class:`node.net.link.Connection` is what a node's links run on: frames are
+    split off as they arrive and woken up for in bursts, and writes are handed
+    to the socket without waiting. The baseline uses it too, so that both
+    chains move bytes the same way and the ratio shows what the node adds
+    (codec, routing, verification, the datastore), not a difference in I/O.
+    """
+
+    def __init__(self, conn: Connection, send_key: bytes, recv_key: bytes) -> None:
+        self.conn = conn
         self.sealer = FrameSealer(send_key)
         self.opener = FrameOpener(recv_key)
-        self.decoder = FrameDecoder()
+        conn.start_frames(FrameDecoder())
 
     async def receive(self) -> list[bytes]:
-        """The plaintexts of every complete frame in the next read (maybe none)."""
-        frames = self.decoder.feed(await self.stream.receive(256 * 1024))
-        return [self.opener.open(f) for f in frames]
+        """The plaintexts of every frame that has arrived (waiting for at least one)."""
+        conn = self.conn
+        while not conn.frames:
+            if conn.end is not None:
+                raise anyio.EndOfStream
+            await conn.wait()
+        opened = []
+        while conn.frames:
+            opened.append(self.opener.open(conn.pop_frame()))
+        return opened
 
-    async def send(self, plains: list[bytes]) -> None:
-        await self.stream.send(b"".join(encode_frame(self.sealer.seal(p)) for p in plains))
+    def send(self, plains: list[bytes]) -> None:
+        """Seal ``plains`` and hand them to the socket in one write."""
+        self.conn.write(b"".join([encode_frame(self.sealer.seal(p)) for p in plains]))
+
+
+async def connect_frames(port: int, send_key: bytes, recv_key: bytes) -> FrameStream:
+    conn = Connection()
+    await asyncio.get_running_loop().create_connection(lambda: conn, HOST, port)
+    return FrameStream(conn, send_key, recv_key)
 
 
 async def pump(src: FrameStream, dst: FrameStream) -> None:
-    with contextlib.suppress(_GONE):
+    with contextlib.suppress(*_GONE):
         while True:
-            plains = await src.receive()
-            if plains:
-                await dst.send(plains)
-    await dst.stream.aclose()
+            dst.send(await src.receive())
+    dst.conn.abort()
 
 
-async def serve_one(handler: Callable[[anyio.abc.SocketStream], object]) -> None:
+async def serve_one(handler: Callable[[Connection], Awaitable[None]]) -> None:
     """Listen on a free loopback port, print it, and hand the first connection to ``handler``."""
-    listener = await anyio.create_tcp_listener(local_host=HOST, local_port=0)
-    port = listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
-    print(port, flush=True)
-    async with listener:
-        stream = await listener.listeners[0].accept()
-    async with stream:
-        await handler(stream)  # type: ignore[misc]
+    accepted: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+
+    def made(conn: Connection) -> None:
+        if accepted.done():
+            conn.abort()
+        else:
+            accepted.set_result(conn)
+
+    server = await asyncio.get_running_loop().create_server(lambda: Connection(made), HOST, 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    try:
+        conn = await accepted
+    finally:
+        server.close()
+    try:
+        await handler(conn)
+    finally:
+        conn.abort()
 
 
 async def baseline_server(seed: bytes, link: int) -> None:
     blocks = [os.urandom(BLOCK_SIZE) for _ in range(16)]
 
-    async def handle(stream: anyio.abc.SocketStream) -> None:
-        end = FrameStream(stream, link_key(seed, link, "down"), link_key(seed, link, "up"))
-        with contextlib.suppress(_GONE):
+    async def handle(conn: Connection) -> None:
+        end = FrameStream(conn, link_key(seed, link, "down"), link_key(seed, link, "up"))
+        with contextlib.suppress(*_GONE):
             while True:
-                requests = await end.receive()
-                if requests:
-                    await end.send([blocks[r[0] % len(blocks)] for r in requests])
+                end.send([blocks[r[0] % len(blocks)] for r in await end.receive()])
 
     await serve_one(handle)
 
@@ -400,15 +437,17 @@ async def baseline_server(seed: bytes, link: int) -> None:
 async def baseline_relay(seed: bytes, link: int, upstream_port: int) -> None:
     """Relay between link ``link`` (from the client side) and ``link + 1`` (to the server)."""
 
-    async def handle(stream: anyio.abc.SocketStream) -> None:
-        down = FrameStream(stream, link_key(seed, link, "down"), link_key(seed, link, "up"))
-        async with await anyio.connect_tcp(HOST, upstream_port) as upstream:
-            up = FrameStream(
-                upstream, link_key(seed, link + 1, "up"), link_key(seed, link + 1, "down")
-            )
+    async def handle(conn: Connection) -> None:
+        down = FrameStream(conn, link_key(seed, link, "down"), link_key(seed, link, "up"))
+        up = await connect_frames(
+            upstream_port, link_key(seed, link + 1, "up"), link_key(seed, link + 1, "down")
+        )
+        try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump, down, up)
                 tg.start_soon(pump, up, down)
+        finally:
+            up.conn.abort()
 
     await serve_one(handle)
 
@@ -420,7 +459,7 @@ async def baseline_round(end: FrameStream, in_flight: int, count: int) -> None:
     async def sender() -> None:
         for _ in range(count):
             await window.acquire()
-            await end.send([os.urandom(REQUEST_SIZE)])
+            end.send([os.urandom(REQUEST_SIZE)])
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(sender)

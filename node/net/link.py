@@ -155,15 +155,19 @@ class _Gone(Exception):
     """The connection ended while the handshake was reading (mapped to a LinkError)."""
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One TCP connection: raw bytes during the handshake, then frames for one reader.
 
     Everything here runs in transport callbacks or in the one task that reads;
     nothing blocks. ``end`` is why no more bytes will come (set once): it is
     raised by the reader after the frames that arrived before it.
+
+    :class:`Link` is built on it; so is the bare relay that
+    ``bench.transfer_bench`` measures nodes against, so that both move bytes
+    the same way and the comparison shows what the node adds.
     """
 
-    def __init__(self, on_made: Callable[[_Connection], None] | None = None) -> None:
+    def __init__(self, on_made: Callable[[Connection], None] | None = None) -> None:
         self.transport: asyncio.Transport | None = None
         self._on_made = on_made
         self._raw = bytearray()  # handshake bytes not yet read
@@ -322,7 +326,7 @@ class Link:
 
     def __init__(
         self,
-        connection: _Connection,
+        connection: Connection,
         result: HandshakeResult,
         codec: Codec,
         config: LinkConfig,
@@ -547,7 +551,7 @@ class Link:
 
 
 async def _initiator_handshake(
-    conn: _Connection, identity: NodeIdentity, expected_peer: bytes, prologue: bytes
+    conn: Connection, identity: NodeIdentity, expected_peer: bytes, prologue: bytes
 ) -> HandshakeResult:
     initiator = Initiator(identity.keys, expected_peer, prologue=prologue)
     conn.write(initiator.start())
@@ -557,7 +561,7 @@ async def _initiator_handshake(
 
 
 async def _responder_handshake(
-    conn: _Connection, identity: NodeIdentity, prologue: bytes
+    conn: Connection, identity: NodeIdentity, prologue: bytes
 ) -> HandshakeResult:
     responder = Responder(identity.keys, prologue=prologue)
     conn.write(responder.read_message1(await conn.read_exactly(MSG1_SIZE)))
@@ -601,7 +605,7 @@ async def connect(
     Raises :class:`LinkError` (or ``OSError`` if the TCP connection is refused).
     """
     config = config or LinkConfig()
-    conn = _Connection()
+    conn = Connection()
     loop = asyncio.get_running_loop()
     try:
         with anyio.fail_after(config.handshake_timeout):
@@ -625,7 +629,7 @@ async def connect(
         conn.abort()
 
 
-def _remote_host(conn: _Connection) -> str:
+def _remote_host(conn: Connection) -> str:
     peer = conn.transport.get_extra_info("peername") if conn.transport is not None else None
     return str(peer[0]) if isinstance(peer, tuple) else str(peer or "?")
 
@@ -651,9 +655,9 @@ async def serve(
     and simply returns if not.
     """
     config = config or LinkConfig()
-    accepted: MemoryObjectSendStream[_Connection] | None = None
+    accepted: MemoryObjectSendStream[Connection] | None = None
 
-    def made(conn: _Connection) -> None:
+    def made(conn: Connection) -> None:
         if accepted is None:
             conn.abort()
             return
@@ -662,7 +666,7 @@ async def serve(
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
             conn.abort()  # a flood of connections: refuse the overflow
 
-    async def handle(conn: _Connection) -> None:
+    async def handle(conn: Connection) -> None:
         try:
             result = await _handshake(
                 lambda: _responder_handshake(conn, identity, config.prologue),
@@ -681,8 +685,8 @@ async def serve(
             conn.abort()
 
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Connection(made), host or None, port)
-    accepted, pending = anyio.create_memory_object_stream[_Connection](ACCEPT_QUEUE)
+    server = await loop.create_server(lambda: Connection(made), host or None, port)
+    accepted, pending = anyio.create_memory_object_stream[Connection](ACCEPT_QUEUE)
     try:
         bound = server.sockets[0].getsockname()[1]
         task_status.started(bound)
