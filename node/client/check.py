@@ -351,12 +351,14 @@ async def _repair(
     k, n = segment.k, segment.n
     if local_payload is not None:
         plain = local_payload[first : first + k]
-        encoded = await t.pool.run(encode_segment, plain, n, content.crypt_key, first)
+        encoded = await t.pool.run(encode_segment, plain, n, content.crypt_key, first, segment.fec)
         rebuilt = [encoded[i] for i in missing]
     elif len(got) >= k:
         chosen = dict(sorted(got.items())[:k])
-        stored, _payload = await t.pool.run(decode_and_decrypt, chosen, k, n, None, first)
-        rebuilt = await t.pool.run(reencode_blocks, stored, n, missing)
+        stored, _payload = await t.pool.run(
+            decode_and_decrypt, chosen, k, n, None, first, segment.fec
+        )
+        rebuilt = await t.pool.run(reencode_blocks, stored, n, missing, segment.fec)
     else:
         reason = note or "no local copy given (--from)"
         return 0, f"only {len(got)} of the {k} blocks needed are left and {reason}"

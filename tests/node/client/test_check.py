@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from crypto.blocks import KeyKind
 from crypto.keys import request_key
 from crypto.uri import parse_uri
 from node.client.check import LocalCopy, SegmentCheck
+from node.client.client import Client
 from node.client.errors import DataNotFound
+from node.client.fec import FecCodec
 from node.client.manifest import SiteFile
 from node.client.network import MemoryNetwork
 
@@ -55,6 +58,35 @@ async def test_lost_blocks_are_counted_and_fec_repair_restores_them() -> None:
         assert all(net.has(rk) for rk in lost)
         again = await client.check(uri)
     assert again.missing == 0 and again.found == again.blocks
+
+
+async def test_content_inserted_with_zfec_is_repaired_with_zfec(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Files inserted before the ISA-L codec keep zfec check blocks: both repair
+    # paths (FEC from what is left, and a local copy) must rebuild those.
+    original = Client._transfer
+
+    def zfec_transfer(self: Client, *args: object, **kwargs: object) -> object:
+        return dataclasses.replace(original(self, *args, **kwargs), fec=FecCodec.ZFEC)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Client, "_transfer", zfec_transfer)
+    data = payload(SIZE, seed=9)
+    net = MemoryNetwork()
+    async with client_on(net, heal=False) as client:
+        uri = await client.put(data)
+        keys = _data_keys(net, uri)
+        for rk in random.Random(4).sample(keys, 50):
+            net.drop(rk)
+        repaired = await client.check(uri, repair=True)
+        assert repaired.repaired == 50 and repaired.survives
+        for rk in keys[:80]:
+            net.drop(rk)
+        (tmp_path / "copy.bin").write_bytes(data)
+        fixed = await client.check(uri, repair=True, local=LocalCopy.of(tmp_path))
+        assert fixed.survives and fixed.repaired == 80
+        _result, back = await client.get_bytes(uri)
+    assert back == data
 
 
 async def test_a_dead_segment_needs_the_local_copy(tmp_path: Path) -> None:
