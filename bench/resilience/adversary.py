@@ -126,6 +126,7 @@ Z95 = 1.959964
 POOLED_VARIANTS = (
     ("on", True, False),
     ("on, no answer at max", False, False),
+    ("on, hold by degree", True, True),
     ("on, no answer at max, hold by degree", False, True),
 )
 """Core variants :func:`measure` pools over seeds: (label, answer_at_max, degree_hold)."""
