@@ -30,7 +30,8 @@ def test_opennet_finds_data_and_popular_data_migrates() -> None:
     assert r["success_rate"] >= 0.97
     assert r["hops_median"] <= 4
     mig = r["migration"]
-    assert mig["last_tenth_median"] <= mig["first_tenth_median"]
+    # The issue's target: popular keys' last tenth at most half the first's hops.
+    assert mig["last_tenth_median"] <= mig["first_tenth_median"] / 2
     assert len(series.hops) == 3000
 
 
