@@ -32,11 +32,12 @@ than the probe it carries (~100 µs of CPU against a few µs):
   their commit. Until the commit, the block is in ``_writing``, where lookups
   find it.
 
-Sends are written straight to the links (:meth:`Link.send_now`), without a
-task in between, and flushed, one write per link, once an action list has
-been carried out; a reader with more messages already read defers both its
-stores and its flush to the last of them. Only a link with an upload limit
-has its messages queued for a writer task, which waits for the limiter.
+Sends are sealed straight onto the links (:meth:`Link.send_now`), without a
+task in between, and flushed at the end of the event-loop turn, one write per
+link for everything sent in the turn: a burst of replies that completes many
+requests, or a reader's burst of messages, goes on as one write and wakes the
+next node once. Only a link with an upload limit has its messages queued for a
+writer task, which waits for the limiter.
 
 Links (:mod:`node.net.link`) are encrypted and mutually authenticated. After the
 handshake each side sends a :class:`LinkHello` carrying its signed node
@@ -271,6 +272,7 @@ class NodeRuntime:
         self._cache_pending: list[Block] = []  # cache writes waiting to share a commit
         self._cache_timer: asyncio.TimerHandle | None = None
         self._unflushed: set[_PeerConn] = set()  # links with sealed messages not yet written
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: Callable[[], float] = anyio.current_time  # the event loop's, once running
         self._client_ids = itertools.count(1)
         self._peers_mtime = 0.0
@@ -300,7 +302,8 @@ class NodeRuntime:
         self.store = await AsyncBlockStore.open(
             self.datadir.store_path / "datastore.sqlite", store_config, location=self.location
         )
-        self._clock = asyncio.get_running_loop().time  # anyio.current_time() without its look-ups
+        self._loop = asyncio.get_running_loop()
+        self._clock = self._loop.time  # anyio.current_time() without its look-ups
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -564,8 +567,6 @@ class NodeRuntime:
                     and type(message) is Insert
                     and self._refuse_insert(identity, message)
                 ):
-                    if not link.buffered:
-                        self._flush_links()
                     continue
                 actions = self.core.receive(identity, message, self._clock())  # type: ignore[arg-type]
                 if actions and type(actions[0]) is DropPeer and actions[0].peer == identity:
@@ -576,9 +577,8 @@ class NodeRuntime:
                     self.faults.record(identity, "protocol")
                     self._shunned[identity] = anyio.current_time() + SHUN_SECONDS
                     log.info("shunning a peer that sent an invalid message or block")
-                # While the link has more messages already read, stores and sends
-                # wait for them: a burst of blocks becomes one batch for the store's
-                # writer, and what goes to one peer one socket write.
+                # While the link has more messages already read, stores wait for
+                # them: a burst of blocks becomes one batch for the store's writer.
                 self._apply(actions, flush=not link.buffered)
         except LinkError as exc:
             log.debug("link with %s ended: %s", _short(identity), exc)
@@ -613,9 +613,8 @@ class NodeRuntime:
     def _apply(self, actions: list[Action], *, flush: bool = True) -> None:
         """Carry out ``actions`` in order, then feed the core the lookups answered meanwhile.
 
-        ``flush=False`` leaves the blocks to store, and the messages sealed for
-        each link, gathered for a later ``_apply`` (a reader with more messages in
-        hand) to hand to the store's writer and the sockets with its own.
+        ``flush=False`` leaves the blocks to store gathered for a later ``_apply``
+        (a reader with more messages in hand) to hand to the writer with its own.
         """
         handlers = _ACTIONS
         for action in actions:
@@ -636,14 +635,17 @@ class NodeRuntime:
                     if handler is not None:
                         handler(self, action)
             answers = self._answers
-        if flush:
-            if self._to_store:
-                self._flush_stores()
-            if self._unflushed:
-                self._flush_links()
+        if flush and self._to_store:
+            self._flush_stores()
 
     def _flush_links(self) -> None:
-        """Write what :meth:`_deliver` sealed for each link; drop a peer that stopped reading."""
+        """Write what :meth:`_deliver` sealed for each link; drop a peer that stopped reading.
+
+        Runs once per event-loop turn in which something was sent, after every
+        task and callback of the turn: messages that tasks woken together send
+        (fetches completed by one burst of replies, a reader's burst) leave in
+        one write per peer, and wake each peer once rather than once each.
+        """
         conns, self._unflushed = self._unflushed, set()
         for conn in conns:
             link = conn.link
@@ -680,13 +682,16 @@ class NodeRuntime:
                 pass
             return
         try:
-            link.send_now(message)  # written by _flush_links, at the end of this _apply
+            link.send_now(message)  # written by _flush_links, at the end of this loop turn
         except LinkError:
             return  # the link is gone: its reader finds out and tells the core
         except LocalProtocolError:
             log.exception("not sending a message that breaks its schema (a bug)")
             return
         self.messages_out += 1
+        if not self._unflushed:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush_links)
         self._unflushed.add(conn)
 
     async def _send_late(self, action: Send, delay: float) -> None:
@@ -695,7 +700,6 @@ class NodeRuntime:
         conn = self._conns.get(action.peer)
         if conn is not None:
             self._deliver(conn, action.message)
-            self._flush_links()
 
     def _set_timer(self, action: SetTimer) -> None:
         first = self._timers[0][0] if self._timers else math.inf
