@@ -33,11 +33,13 @@ than the probe it carries (~100 µs of CPU against a few µs):
   find it.
 
 Sends are sealed straight onto the links (:meth:`Link.send_now`), without a
-task in between, and flushed at the end of the event-loop turn, one write per
-link for everything sent in the turn: a burst of replies that completes many
-requests, or a reader's burst of messages, goes on as one write and wakes the
-next node once. Only a link with an upload limit has its messages queued for a
-writer task, which waits for the limiter.
+task in between, and flushed, one write per link, once an action list has been
+carried out; a reader with more messages already read defers its stores and
+its flush to the last of them, so a burst goes on as one write and wakes the
+next node once. Local clients (fetches, inserts) flush at the end of the loop
+turn instead, after every client woken in it has started its request. Only a
+link with an upload limit has its messages queued for a writer task, which
+waits for the limiter.
 
 Links (:mod:`node.net.link`) are encrypted and mutually authenticated. After the
 handshake each side sends a :class:`LinkHello` carrying its signed node
@@ -272,7 +274,7 @@ class NodeRuntime:
         self._cache_pending: list[Block] = []  # cache writes waiting to share a commit
         self._cache_timer: asyncio.TimerHandle | None = None
         self._unflushed: set[_PeerConn] = set()  # links with sealed messages not yet written
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_soon = False  # a _flush_links is scheduled for the end of this loop turn
         self._clock: Callable[[], float] = anyio.current_time  # the event loop's, once running
         self._client_ids = itertools.count(1)
         self._peers_mtime = 0.0
@@ -302,8 +304,7 @@ class NodeRuntime:
         self.store = await AsyncBlockStore.open(
             self.datadir.store_path / "datastore.sqlite", store_config, location=self.location
         )
-        self._loop = asyncio.get_running_loop()
-        self._clock = self._loop.time  # anyio.current_time() without its look-ups
+        self._clock = asyncio.get_running_loop().time  # anyio.current_time() without its look-ups
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -635,17 +636,15 @@ class NodeRuntime:
                     if handler is not None:
                         handler(self, action)
             answers = self._answers
-        if flush and self._to_store:
-            self._flush_stores()
+        if flush:
+            if self._to_store:
+                self._flush_stores()
+            if self._unflushed and not self._flush_soon:
+                self._flush_links()
 
     def _flush_links(self) -> None:
-        """Write what :meth:`_deliver` sealed for each link; drop a peer that stopped reading.
-
-        Runs once per event-loop turn in which something was sent, after every
-        task and callback of the turn: messages that tasks woken together send
-        (fetches completed by one burst of replies, a reader's burst) leave in
-        one write per peer, and wake each peer once rather than once each.
-        """
+        """Write what :meth:`_deliver` sealed for each link; drop a peer that stopped reading."""
+        self._flush_soon = False
         conns, self._unflushed = self._unflushed, set()
         for conn in conns:
             link = conn.link
@@ -689,9 +688,6 @@ class NodeRuntime:
             log.exception("not sending a message that breaks its schema (a bug)")
             return
         self.messages_out += 1
-        if not self._unflushed:
-            assert self._loop is not None
-            self._loop.call_soon(self._flush_links)
         self._unflushed.add(conn)
 
     async def _send_late(self, action: Send, delay: float) -> None:
@@ -700,6 +696,7 @@ class NodeRuntime:
         conn = self._conns.get(action.peer)
         if conn is not None:
             self._deliver(conn, action.message)
+            self._flush_links()
 
     def _set_timer(self, action: SetTimer) -> None:
         first = self._timers[0][0] if self._timers else math.inf
@@ -955,6 +952,12 @@ class NodeRuntime:
         # A bare future: the cheapest thing to wait on, and cancelled with the caller.
         waiter: asyncio.Future[_Done] = asyncio.get_running_loop().create_future()
         self._waiters[cid] = waiter
+        # Local clients woken together (by one burst of replies) start their next
+        # requests in one loop turn: flush once, after all of them, so the requests
+        # leave as one write and wake the next node once, not once each.
+        if not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush_links)
         try:
             self._apply(start(cid, self._clock()))
             return await waiter
