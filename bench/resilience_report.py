@@ -296,9 +296,9 @@ def pooled_md(pooled: dict[str, Any]) -> list[str]:
         "[95 % CI]: bootstrap over requests within each network. bayes_cross: tables trained "
         "on another network (no overfitting to the test network). bayes_degree is given the "
         "peer's exact degree, which no opennet message reveals: an upper bound, not a "
-        "classifier a neighbour has. 'no answer at max': the bench-only core variant "
-        "(`adversary.no_answer_at_max`) in which a relay still holding the maximum HTL "
-        "forwards instead of answering from its store; 'hold by degree' "
+        "classifier a neighbour has. 'relays at max answer': the core before "
+        "`Config.answer_at_max` became False, in which a relay still holding the maximum HTL "
+        "answered from its store instead of forwarding; 'hold by degree' "
         "(`adversary.hold_by_degree`): a link keeps max HTL with probability "
         "min(1, ½ · max_peers / the receiver's degree) instead of ½.",
         "",

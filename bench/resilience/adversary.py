@@ -72,9 +72,9 @@ is: the originator, then each next holder with probability 1 − p (p =
 the originator 1 − p of the time: ½. A holder that finds the block in its own
 store or cache answers instead, cutting the chain: with a share f of holders
 doing so, precision is 1 − (1 − p)(1 − f) = ½ + f/2 at p = ½. ``chain_cut``
-measures f. :func:`no_answer_at_max` is the bench-only variant of the core in
-which a relay still holding the maximum does not answer from its store (it
-forwards), which makes f = 0.
+measures f. The core no longer answers at max (``Config.answer_at_max`` is
+False: a relay still holding the maximum forwards instead of answering from
+its store), which makes f = 0; ``answer_at_max=True`` measures the old core.
 
 Every figure is a pure function of the arguments (wall-clock keys aside).
 """
@@ -124,10 +124,9 @@ BOOTSTRAP = 400
 """Bootstrap resamples for a confidence interval."""
 Z95 = 1.959964
 POOLED_VARIANTS = (
-    ("on", True, False),
-    ("on, no answer at max", False, False),
-    ("on, hold by degree", True, True),
-    ("on, no answer at max, hold by degree", False, True),
+    ("on, relays at max answer (the core before)", True, False),
+    ("on (the core)", False, False),
+    ("on, hold by degree", False, True),
 )
 """Core variants :func:`measure` pools over seeds: (label, answer_at_max, degree_hold)."""
 
@@ -207,32 +206,6 @@ class Run:
 
 
 @contextmanager
-def no_answer_at_max() -> Iterator[None]:
-    """Bench-only variant of the core: a relay that still holds the maximum HTL
-    does not answer a request from its own store or cache; it forwards it (to a
-    random peer, as ``random_at_max`` says) unless the sender is its only peer.
-    Patches ``node.core.routing.looked_up`` for the duration."""
-    original = routing.looked_up
-
-    def looked_up(node: Any, st: Any, block: Any, now: float) -> Any:
-        if (
-            block is not None
-            and st.op is routing.Op.REQUEST
-            and st.upstream is not None
-            and st.htl >= node.config.max_htl
-            and len(node.peers) > 1
-        ):
-            block = None
-        return original(node, st, block, now)
-
-    routing.looked_up = looked_up
-    try:
-        yield
-    finally:
-        routing.looked_up = original
-
-
-@contextmanager
 def hold_by_degree(nets: list[SimNetwork]) -> Iterator[None]:
     """Bench-only variant of the HTL rule at the maximum: whether a request sent at
     max keeps it is decided per link, once, as now, but with a probability that
@@ -273,19 +246,16 @@ def simulate(
     seed: int,
     rule: str,
     *,
-    answer_at_max: bool = True,
+    answer_at_max: bool = False,
     degree_hold: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> Run:
     """Build, insert, warm up, then run ``requests`` tapped Zipf requests.
-    ``answer_at_max=False`` runs it all under :func:`no_answer_at_max`,
-    ``degree_hold=True`` under :func:`hold_by_degree`; ``overrides`` are further
-    :class:`Config` fields (a proposed default, measured before it lands)."""
-    if not answer_at_max:
-        with no_answer_at_max():
-            return simulate(
-                nodes, requests, seed, rule, degree_hold=degree_hold, overrides=overrides
-            )
+    ``answer_at_max`` is :attr:`Config.answer_at_max` (True: the core before it
+    stopped answering at max); ``degree_hold=True`` runs under
+    :func:`hold_by_degree`; ``overrides`` are further :class:`Config` fields (a
+    proposed default, measured before it lands)."""
+    overrides = {"answer_at_max": answer_at_max, **(overrides or {})}
     if degree_hold:
         nets: list[SimNetwork] = []
         with hold_by_degree(nets):
@@ -561,7 +531,7 @@ def inference_seeds(
     seeds: list[int],
     rule: str = "on",
     *,
-    answer_at_max: bool = True,
+    answer_at_max: bool = False,
     degree_hold: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:

@@ -33,6 +33,8 @@ origin has no upstream and reports with a ``*Done`` action instead of a reply)::
     AWAIT    timer past hop_timeout, or          forget, no reply              DONE
              upstream's link lost
     LOOKUP   request: block found                send DataFound upstream       DONE
+    LOOKUP   request: block found at a relay     keep it aside; route          ROUTING
+             holding max HTL with other peers    (answer with it if all fails)
     LOOKUP   insert: SSK with other data         send InsertCollision          DONE
     LOOKUP   otherwise (insert: StoreBlock)      route                         ROUTING
     ROUTING  route: peer p, decremented HTL > 0  send to p, SetTimer           WAITING
@@ -202,11 +204,10 @@ def on_data_request(node: Node, peer: PeerId, msg: DataRequest, now: float) -> l
     if not isinstance(p, Peer):
         return [p]
     key = msg.routing_key
-    if node.failures.quenched(key, msg.htl, now):
+    htl = msg.htl
+    if node.failures.quenched(key, htl, now):
         return [Send(peer=peer, message=DataNotFound(uid=msg.uid))]
-    st = Pending(
-        Op.REQUEST, msg.uid, node.location_of(key), msg.htl, peer, node.budget(msg.htl, now)
-    )
+    st = Pending(Op.REQUEST, msg.uid, node.location_of(key), htl, peer, node.budget(htl, now))
     st.kind = msg.kind
     st.routing_key = key
     st.looking_up = True
@@ -277,15 +278,15 @@ def looked_up(node: Node, st: Pending, block: Block | None, now: float) -> list[
     if st.op is Op.REQUEST:
         if block is None:
             return route(node, st, now)
-        if st.upstream is None:
-            return finish(
-                node, st, [RequestDone(client_id=st.client_id, outcome=Outcome.FOUND, block=block)]
-            )
-        fold = node.own_fold() if node.opennet else None
-        found = DataFound(
-            uid=st.uid, kind=st.kind, routing_key=st.routing_key, data=block.data, fold=fold
-        )
-        return finish(node, st, [Send(peer=st.upstream, message=found)])
+        if (
+            st.upstream is not None
+            and st.htl >= node.config.max_htl
+            and not node.config.answer_at_max
+            and len(node.peers) > 1
+        ):
+            st.block = block  # ours to answer with only if everything downstream fails
+            return route(node, st, now)
+        return answer(node, st, block)
     new = st.block
     assert new is not None
     if block is not None and block.kind is KeyKind.SSK and block.data != new.data:
@@ -303,6 +304,19 @@ def looked_up(node: Node, st: Pending, block: Block | None, now: float) -> list[
             st.held = True
     actions += route(node, st, now)
     return actions
+
+
+def answer(node: Node, st: Pending, block: Block) -> list[Action]:
+    """The request ``st`` is answered here with ``block`` (ours, not a downstream's)."""
+    if st.upstream is None:
+        return finish(
+            node, st, [RequestDone(client_id=st.client_id, outcome=Outcome.FOUND, block=block)]
+        )
+    fold = node.own_fold() if node.opennet else None
+    found = DataFound(
+        uid=st.uid, kind=st.kind, routing_key=st.routing_key, data=block.data, fold=fold
+    )
+    return finish(node, st, [Send(peer=st.upstream, message=found)])
 
 
 # --- routing ----------------------------------------------------------------------
@@ -377,6 +391,8 @@ def finish(node: Node, st: Pending, actions: list[Action]) -> list[Action]:
 def end_exhausted(node: Node, st: Pending, now: float) -> list[Action]:
     """HTL ran out here: the normal end of inserts and announcements."""
     up = st.upstream
+    if st.op is Op.REQUEST and st.block is not None:
+        return answer(node, st, st.block)
     if st.op is Op.REQUEST:
         node.failures.record(st.routing_key, st.received_htl, now)
         if up is None:
@@ -412,6 +428,8 @@ def end_no_route(node: Node, st: Pending, htl: int, *, timed_out: bool = False) 
     (the *sink* of a network smaller than the HTL: greedy requests end there
     too), and ``held`` tells the origin, which reports INSERTED."""
     up = st.upstream
+    if st.op is Op.REQUEST and st.block is not None:
+        return answer(node, st, st.block)
     actions: list[Action] = []
     if st.op is Op.INSERT and not timed_out and not st.held and up is not None:
         assert st.block is not None

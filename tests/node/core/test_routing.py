@@ -541,3 +541,45 @@ def test_block_for_another_key_from_the_store_is_a_local_error() -> None:
     acts = origin.start_request(KeyKind.CHK, key_at(0.5), 1, 0.0)
     with pytest.raises(LocalProtocolError):
         origin.block_looked_up(acts[0].token, Block(KeyKind.CHK, key_at(0.2), b""), 0.0)  # type: ignore[union-attr]
+
+
+def test_a_relay_holding_max_htl_passes_the_request_on_and_answers_only_if_it_fails() -> None:
+    # Node 1 has the block but receives the request at max HTL (no link
+    # decrements at max): answering would end the chain of max holders, which
+    # tells its neighbour more about who asked. It forwards; node 2's answer
+    # comes back. When nothing downstream has it, node 1 answers after all.
+    for downstream_has_it in (True, False):
+        net = line(3, config=Config(max_htl=5))
+        fix_htl_links(net, dec_at_max=False)
+        block = block_at(0.9)
+        net.put(1, block)
+        if downstream_has_it:
+            net.put(2, block)
+        net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, block.routing_key, 1, 0.0))
+        net.run()
+        assert _hops(net, DataRequest)[:2] == [(pid(0), pid(1), 5), (pid(1), pid(2), 5)]
+        assert net.done(RequestDone) == [
+            RequestDone(client_id=1, outcome=Outcome.FOUND, block=block)
+        ]
+        assert [(a, b) for a, b, _ in net.sent(DataFound)][-1] == (pid(1), pid(0))
+        assert not any(n.pending for n in net.nodes.values())
+
+
+def test_a_relay_below_max_or_with_no_other_peer_answers_at_once() -> None:
+    net = line(3, config=Config(max_htl=5))
+    fix_htl_links(net, dec_at_max=True)  # node 1 receives HTL 4
+    block = block_at(0.9)
+    net.put(1, block)
+    net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, block.routing_key, 1, 0.0))
+    net.run()
+    assert _hops(net, DataRequest) == [(pid(0), pid(1), 4)]
+    # With answer_at_max on (the old rule), or a relay whose only peer is the
+    # requester, the relay holding max answers from its store.
+    for cfg, n in ((Config(max_htl=5, answer_at_max=True), 3), (Config(max_htl=5), 2)):
+        net = line(n, config=cfg)
+        fix_htl_links(net, dec_at_max=False)
+        net.put(1, block)
+        net.apply(pid(0), net.nodes[pid(0)].start_request(KeyKind.CHK, block.routing_key, 2, 0.0))
+        net.run()
+        assert _hops(net, DataRequest) == [(pid(0), pid(1), 5)]
+        assert net.done(RequestDone)[0].outcome is Outcome.FOUND  # type: ignore[union-attr]
