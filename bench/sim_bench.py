@@ -10,7 +10,7 @@ Usage::
 
 Each run prints one JSON line (the ``samizdat sim --json`` object plus the peak
 resident memory of this process in MiB). ``swapchain`` runs the swap rule as a
-bare Markov chain (``node.sim.swapchain``: no messages, ~100x faster) and prints
+bare Markov chain (``node.sim.swapchain``: no messages, 20-40x faster) and prints
 link length and greedy reach per checkpoint; with ``--route`` it then runs the
 simulator's darknet workload, through the real core, on the chain's locations.
 """

@@ -8,8 +8,8 @@ messages, so a 10,000-node network manages one swap walk per node in a few
 seconds of wall clock. This module runs the *same decision*
 (:func:`node.core.swapping.should_swap`) on the same friend graph
 (:func:`node.sim.topology.darknet_graph`) as a bare Markov chain: pick a node,
-walk ``walk`` random hops (never straight back, as the core's relays do), ask
-the rule, exchange the two locations. It is ~100 times faster, so it can show
+walk ``hops`` random hops (never straight back, as the core's relays do), ask
+the rule, exchange the two locations. It is 20-40 times faster, so it can show
 where the rule goes in thousands of walks per node, which the message-level
 simulator cannot reach. It is an analysis tool: figures for the issue's targets
 come from :mod:`node.sim.experiment`, which drives the real core.
@@ -80,6 +80,8 @@ class Chain:
             nb = tuple(loc[x] for x in adj[b])
             before = log_product(la, na, lb) + log_product(lb, nb, la)
             after = log_product(lb, na, lb) + log_product(la, nb, la)
+            # should_swap's arithmetic (tested equal), with the coin drawn only
+            # when needed and the ratio raised to beta.
             if after <= before or rng.random() < math.exp(beta * (before - after)):
                 loc[a], loc[b] = lb, la
                 self.swaps += 1

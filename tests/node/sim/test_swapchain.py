@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import random
 from typing import Any
 
+from node.core.swapping import log_product, should_swap
 from node.sim.experiment import Params, build, run, swap_checkpoints
 from node.sim.swapchain import Chain, routed
 
@@ -48,3 +51,16 @@ def test_first_checkpoint_is_the_same_run() -> None:
     extra = ("swaps_done", "swap_rounds")
     assert _strip(alone) == {k: v for k, v in _strip(first).items() if k not in extra}
     assert later["swaps_done"] >= first["swaps_done"]
+
+
+def test_chain_decides_as_the_core() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        a, b = rng.random(), rng.random()
+        na = (*(rng.random() for _ in range(rng.randrange(1, 8))), b)
+        nb = tuple(rng.random() for _ in range(rng.randrange(1, 8)))
+        coin = rng.random()
+        before = log_product(a, na, b) + log_product(b, nb, a)
+        after = log_product(b, na, b) + log_product(a, nb, a)
+        chain = after <= before or coin < math.exp(1.0 * (before - after))
+        assert chain == should_swap(a, na, b, nb, coin)
