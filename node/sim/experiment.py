@@ -26,6 +26,7 @@ import random
 import statistics
 import time
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -288,17 +289,17 @@ def run(p: Params) -> tuple[dict[str, Any], Series]:
     return result, series
 
 
-def swap_checkpoints(p: Params, rounds: list[int]) -> list[dict[str, Any]]:
+def swap_checkpoints(p: Params, rounds: list[int]) -> Iterator[dict[str, Any]]:
     """Darknet: one network swapping on, measured after each number of ``rounds``.
 
     The workload runs on a deep copy at each checkpoint, so its requests (and
     the caching they cause) do not carry over into the next checkpoint; the
     first checkpoint's figures equal ``run`` with that many ``swap_rounds``.
     The ideal-location network is measured once and reported beside each.
+    Yields each checkpoint's figures as soon as they are measured.
     """
     base = build(Params(**{**param_fields(p), "swap_rounds": 0}))
     ideal, _ = measure(Params(**{**param_fields(p), "churn": None}), ideal=True)
-    out = []
     done = 0
     for r in sorted(rounds):
         swap(base, r - done)
@@ -310,8 +311,7 @@ def swap_checkpoints(p: Params, rounds: list[int]) -> list[dict[str, Any]]:
         result["ideal_hops_median"] = ideal["hops_median"]
         result["ideal_success_rate"] = ideal["success_rate"]
         result["ideal_link_length_mean"] = ideal["link_length_mean"]
-        out.append(result)
-    return out
+        yield result
 
 
 def param_fields(p: Params) -> dict[str, Any]:
