@@ -568,6 +568,8 @@ class NodeRuntime:
                     and type(message) is Insert
                     and self._refuse_insert(identity, message)
                 ):
+                    if not link.buffered:
+                        self._flush_links()  # the refusal goes now, as _apply would send it
                     continue
                 actions = self.core.receive(identity, message, self._clock())  # type: ignore[arg-type]
                 if actions and type(actions[0]) is DropPeer and actions[0].peer == identity:
