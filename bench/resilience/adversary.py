@@ -6,7 +6,7 @@ One opennet (``node.sim``, the real routing core) is built per HTL rule set,
 warmed up as ``node.sim.experiment`` does, then runs a stream of Zipf-popular
 requests while :attr:`SimNetwork.tap` records every ``DataRequest`` a node
 receives: what that node sees of it (the HTL on arrival, the key, the sender,
-its location, whether it has room for more peers, the time). The truth (which
+its location, whether it is short of peers, the time). The truth (which
 node started each request) is kept beside it, never shown to the classifiers.
 
 *Originator inference.* A node asks of every request a peer sends it: "did my
@@ -19,8 +19,8 @@ peer start this?" Three classifiers, each given strictly what a node sees:
               ever brings max keeps max); we hand it the truth, the adversary's
               best case;
 ``bayes``     a lookup table over (HTL, held_max, how far the sender is from the
-              key, whether we are nearer, whether the sender has room for
-              more peers), trained on half the requests (by request id) and
+              key, whether we are nearer, whether the sender is short
+              of peers), trained on half the requests (by request id) and
               judged on the other half: "originator" when most training
               observations in that cell were; a cell with fewer than
               :data:`MIN_CELL` training observations falls back to held_max.
@@ -34,11 +34,14 @@ the ``LinkHello`` and in every ``location_update``. The key: in the request.
 Its *degree* is in no opennet message (``LinkHello`` carries only the noderef
 and a clock; swap walks, whose ``peer_locations`` would list a node's peers,
 run on darknet only, see ``node/net/runtime.py``'s maintenance loop). What a
-neighbour can learn is whether its peer has *room*: an opennet node offers
-itself to every announcement it relays while it has fewer than ``max_peers``
-peers, and only with ``fold_accept_probability`` when full, so a neighbour
-that relays or sends a few announcements through it finds out. The classifiers
-get that bit, not the degree. (With the exact degree, which a neighbour cannot
+neighbour can learn is whether its peer is *short* of peers: an opennet node
+offers itself to every announcement it relays (and takes every folded
+reference) while it has fewer than ``min_peers`` peers, and otherwise with
+``fold_accept_probability``, full table or not (``Node.wants_peer``), so a
+neighbour that sends a few announcements through it finds out. The
+classifiers get that bit, not the degree. (Until the core stopped it, the
+bit was "fewer than ``max_peers``", which is true of about half the nodes
+and was worth two points of precision.) (With the exact degree, which a neighbour cannot
 see, the table does better: a random relay at max HTL is a random peer of the
 previous one, so it is picked in proportion to its degree, while originators
 are any node; ``degree_diagnostic`` measures it.)
@@ -154,7 +157,7 @@ def circular(a: float, b: float) -> float:
 
 def _tap(net: SimNetwork, s: Sightings) -> Any:
     max_htl = net.config.max_htl
-    max_peers = net.config.max_peers
+    min_peers = net.config.min_peers
     index = net.index
     nodes = net.nodes
     ids = net.ids
@@ -185,7 +188,7 @@ def _tap(net: SimNetwork, s: Sightings) -> Any:
         s.htl.append(msg.htl)
         s.held_max.append(held)
         s.degree.append(degree)
-        s.cell.append((msg.htl, held, far, d_me < d_sender, degree < max_peers))
+        s.cell.append((msg.htl, held, far, d_me < d_sender, degree < min_peers))
 
     return tap
 

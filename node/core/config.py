@@ -113,9 +113,11 @@ class Config:
     (the reference names *a* node on the path, not necessarily the source)."""
 
     fold_accept_probability: float = 0.5
-    """Chance that a node whose peer table is full still takes a path-folding
-    reference (dropping its least useful peer). Below 1 so that tables churn
-    gently and useful peers survive."""
+    """Chance that a node with at least ``min_peers`` peers takes a path-folding
+    reference or offers itself to an announcement (dropping its least useful
+    peer if its table is full). Below 1 so that tables churn gently and useful
+    peers survive; the same whether the table is full or not, so that the
+    answer does not tell a probing neighbour whether we have room."""
 
     min_peers: int = 10
     """An opennet node left with fewer peers than this announces again (at most

@@ -330,10 +330,19 @@ class Node:
         return self._fold
 
     def wants_peer(self, now: float) -> bool:
-        """Opennet: would we take one more peer now (maybe dropping one)?"""
-        if len(self.peers) < self.config.max_peers:
+        """Opennet: would we take one more peer now (maybe dropping one)?
+
+        Below ``min_peers`` always; otherwise with ``fold_accept_probability``,
+        whether or not the table is full. A neighbour can ask this question at
+        will (send announcements through us, or fold a reference of its own to
+        us), so the answer must not tell it whether we have room: random relays
+        at max HTL are picked in proportion to their degree while originators
+        are any node, and the room bit let a neighbour's table classifier name
+        originators 52 % of the time instead of 50 % (bench/resilience)."""
+        cfg = self.config
+        if len(self.peers) < cfg.min_peers:
             return True
-        return self.rng.random() < self.config.fold_accept_probability
+        return self.rng.random() < cfg.fold_accept_probability
 
     def is_nearest(self, location: float) -> bool:
         """Would a node at ``location`` be closer to us than any current peer?
