@@ -147,6 +147,16 @@ FAST_AEAD_KEY_SIZE = 32
 FAST_AEAD_NONCE_SIZE = 32
 FAST_AEAD_TAG_SIZE = 32
 
+# AEGIS-128L, the same family with a 128-bit key and nonce and the same 256-bit
+# tag, absorbs 32 bytes per step where AEGIS-256 absorbs 16: it opens 32 KiB in
+# ~2.2 µs against ~3.4 µs here. Its 128-bit key is a 2^128 search; random
+# 128-bit nonces under one key repeat with probability below n^2 / 2^129 after
+# n messages, so a key must seal few messages (the datastore's per-block keys
+# seal one block each, rarely a few).
+AEGIS128L_KEY_SIZE = 16
+AEGIS128L_NONCE_SIZE = 16
+AEGIS128L_TAG_SIZE = 32
+
 # PyNaCl's public wrappers zero a fresh output buffer and copy it once more, and
 # insist on ``bytes`` input (so callers slice, another copy): for 32 KiB that is
 # a third of AEGIS's own time. When PyNaCl's cffi module has the functions, call
@@ -156,26 +166,28 @@ try:
     from nacl._sodium import ffi as _ffi
     from nacl._sodium import lib as _lib
 
-    _aegis256_encrypt = _lib.crypto_aead_aegis256_encrypt
-    _aegis256_decrypt = _lib.crypto_aead_aegis256_decrypt
+    _DIRECT_CALLS = {
+        "aegis256": (_lib.crypto_aead_aegis256_encrypt, _lib.crypto_aead_aegis256_decrypt),
+        "aegis128l": (_lib.crypto_aead_aegis128l_encrypt, _lib.crypto_aead_aegis128l_decrypt),
+    }
     _uncleared = _ffi.new_allocator(should_clear_after_alloc=False)
     _DIRECT = True
 except (ImportError, AttributeError):  # pragma: no cover - other PyNaCl builds
     _DIRECT = False
+_WRAPPERS = {
+    "aegis256": (sodium.crypto_aead_aegis256_encrypt, sodium.crypto_aead_aegis256_decrypt),
+    "aegis128l": (sodium.crypto_aead_aegis128l_encrypt, sodium.crypto_aead_aegis128l_decrypt),
+}
+# name -> (key size, nonce size, tag size, what to call it in messages)
+_AEGIS = {
+    "aegis256": (FAST_AEAD_KEY_SIZE, FAST_AEAD_NONCE_SIZE, FAST_AEAD_TAG_SIZE, "AEGIS-256"),
+    "aegis128l": (AEGIS128L_KEY_SIZE, AEGIS128L_NONCE_SIZE, AEGIS128L_TAG_SIZE, "AEGIS-128L"),
+}
 
 
 def fast_aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, associated: bytes = b"") -> bytes:
     """AEGIS-256 encryption; returns ciphertext followed by the 32-byte tag."""
-    _check_fast_aead(key, nonce)
-    if not _DIRECT:
-        return bytes(sodium.crypto_aead_aegis256_encrypt(plaintext, associated, nonce, key))
-    size = len(plaintext) + FAST_AEAD_TAG_SIZE
-    out = _uncleared("unsigned char[]", size)
-    message = _ffi.from_buffer(plaintext)
-    _aegis256_encrypt(
-        out, _ffi.NULL, message, len(plaintext), associated, len(associated), _ffi.NULL, nonce, key
-    )
-    return bytes(_ffi.buffer(out, size))
+    return _aegis_encrypt("aegis256", key, nonce, plaintext, associated)
 
 
 def fast_aead_decrypt(
@@ -185,22 +197,56 @@ def fast_aead_decrypt(
 
     ``ciphertext`` may be a memoryview (of a larger record), which saves a copy.
     """
-    _check_fast_aead(key, nonce)
+    return _aegis_decrypt("aegis256", key, nonce, ciphertext, associated)
+
+
+def aegis128l_encrypt(key: bytes, nonce: bytes, plaintext: bytes, associated: bytes = b"") -> bytes:
+    """AEGIS-128L encryption (16-byte key and nonce); returns ciphertext and the 32-byte tag."""
+    return _aegis_encrypt("aegis128l", key, nonce, plaintext, associated)
+
+
+def aegis128l_decrypt(
+    key: bytes, nonce: bytes, ciphertext: bytes | memoryview, associated: bytes = b""
+) -> bytes:
+    """Inverse of :func:`aegis128l_encrypt`; raise :class:`DecryptionFailed` on any tampering.
+
+    ``ciphertext`` may be a memoryview (of a larger record), which saves a copy.
+    """
+    return _aegis_decrypt("aegis128l", key, nonce, ciphertext, associated)
+
+
+def _aegis_encrypt(
+    name: str, key: bytes, nonce: bytes, plaintext: bytes, associated: bytes
+) -> bytes:
+    tag_size = _check_aegis(name, key, nonce)
+    if not _DIRECT:
+        return bytes(_WRAPPERS[name][0](plaintext, associated, nonce, key))
+    size = len(plaintext) + tag_size
+    out = _uncleared("unsigned char[]", size)
+    message = _ffi.from_buffer(plaintext)
+    _DIRECT_CALLS[name][0](
+        out, _ffi.NULL, message, len(plaintext), associated, len(associated), _ffi.NULL, nonce, key
+    )
+    return bytes(_ffi.buffer(out, size))
+
+
+def _aegis_decrypt(
+    name: str, key: bytes, nonce: bytes, ciphertext: bytes | memoryview, associated: bytes
+) -> bytes:
+    tag_size = _check_aegis(name, key, nonce)
     if not _DIRECT:
         try:
-            return bytes(
-                sodium.crypto_aead_aegis256_decrypt(bytes(ciphertext), associated, nonce, key)
-            )
+            return bytes(_WRAPPERS[name][1](bytes(ciphertext), associated, nonce, key))
         except (nacl.exceptions.CryptoError, ValueError):  # ValueError: shorter than a tag
             raise DecryptionFailed(
                 "the data failed authentication: wrong key or tampered"
             ) from None
-    size = len(ciphertext) - FAST_AEAD_TAG_SIZE
+    size = len(ciphertext) - tag_size
     if size < 0:
         raise DecryptionFailed("the data failed authentication: shorter than a tag")
     out = _uncleared("unsigned char[]", max(size, 1))
     sealed = _ffi.from_buffer(ciphertext)
-    failed = _aegis256_decrypt(
+    failed = _DIRECT_CALLS[name][1](
         out, _ffi.NULL, _ffi.NULL, sealed, len(ciphertext), associated, len(associated), nonce, key
     )
     if failed:
@@ -208,8 +254,11 @@ def fast_aead_decrypt(
     return bytes(_ffi.buffer(out, size))
 
 
-def _check_fast_aead(key: bytes, nonce: bytes) -> None:
-    if len(key) != FAST_AEAD_KEY_SIZE:
-        raise InvalidKey(f"an encryption key is {FAST_AEAD_KEY_SIZE} bytes, not {len(key)}")
-    if len(nonce) != FAST_AEAD_NONCE_SIZE:
-        raise InvalidKey(f"an AEGIS-256 nonce is {FAST_AEAD_NONCE_SIZE} bytes, not {len(nonce)}")
+def _check_aegis(name: str, key: bytes, nonce: bytes) -> int:
+    """Check the key and nonce sizes of AEGIS variant ``name``; return its tag size."""
+    key_size, nonce_size, tag_size, title = _AEGIS[name]
+    if len(key) != key_size:
+        raise InvalidKey(f"an encryption key is {key_size} bytes, not {len(key)}")
+    if len(nonce) != nonce_size:
+        raise InvalidKey(f"an {title} nonce is {nonce_size} bytes, not {len(nonce)}")
+    return tag_size
