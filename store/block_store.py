@@ -112,6 +112,16 @@ def _far_index_by_bucket(connection: sqlite3.Connection) -> None:
     )(connection)
 
 
+def _allow_suite_3(connection: sqlite3.Connection) -> None:
+    """Version 4 changes no table: from it on, records are sealed with suite 3 (AEGIS-128L).
+
+    As for version 2, the bump makes an older Samizdat, which would drop suite 3
+    records as damaged, refuse the file instead. Suite 1 and 2 records are read
+    as they are and replaced as the areas turn over (``specs/store.md``).
+    """
+    del connection
+
+
 DATASTORE_SCHEMA = Schema(
     name="datastore",
     application_id=APPLICATION_ID,
@@ -119,6 +129,7 @@ DATASTORE_SCHEMA = Schema(
         Migration(1, "blocks, placement and the per-store salt", _create_v1),
         Migration(2, "records may be sealed with AEGIS-256 (suite 2)", _allow_suite_2),
         Migration(3, "placement_far without seq: cheaper LRU marks", _far_index_by_bucket),
+        Migration(4, "records are sealed with AEGIS-128L (suite 3)", _allow_suite_3),
     ),
     damaged_hint=(
         " (the datastore only holds copies of network data: a fresh, empty one loses nothing"

@@ -1,7 +1,13 @@
 """Sealing blocks for rest: row ids, per-key record keys and the record byte layouts.
 
-Layouts (``specs/store.md`` §Record layout). New records are written in suite 2;
-suite 1 records (schema version 1 files) are still read::
+Layouts (``specs/store.md`` §Record layout). New records are written in suite 3;
+suite 1 and 2 records (schema version 1-3 files) are still read::
+
+    suite 3 (AEGIS-128L, crypto.primitives.aegis128l_encrypt)
+    0   suite   1               3
+    1   kind    1               crypto.blocks.KeyKind
+    2   nonce   16              random per write
+    18  sealed  len(data) + 32  AEAD(block key v3, nonce, data, associated)
 
     suite 2 (AEGIS-256, crypto.primitives.fast_aead_encrypt)
     0   suite   1               2
@@ -18,6 +24,7 @@ suite 1 records (schema version 1 files) are still read::
     row id       = H("samizdat/store-row-id/v1",    salt || routing key)
     block key v1 = H("samizdat/store-block-key/v1", salt || routing key)
     block key v2 = H("samizdat/store-block-key/v2", salt || routing key)
+    block key v3 = H("samizdat/store-block-key/v3", salt || routing key)[:16]
     associated   = "samizdat/store-record/v1\\0" || row id || header
 
 where ``header`` is the record up to the sealed part. The row id lets a holder of
@@ -33,11 +40,15 @@ from crypto.errors import DecryptionFailed, InvalidBlock
 from crypto.primitives import (
     AEAD_NONCE_SIZE,
     AEAD_TAG_SIZE,
+    AEGIS128L_KEY_SIZE,
+    AEGIS128L_NONCE_SIZE,
+    AEGIS128L_TAG_SIZE,
     FAST_AEAD_NONCE_SIZE,
     FAST_AEAD_TAG_SIZE,
     aead_decrypt,
+    aegis128l_decrypt,
+    aegis128l_encrypt,
     fast_aead_decrypt,
-    fast_aead_encrypt,
     hash_for,
     random_bytes,
 )
@@ -46,20 +57,23 @@ SALT_SIZE = 32
 ROW_ID_CONTEXT = "samizdat/store-row-id/v1"
 BLOCK_KEY_V1_CONTEXT = "samizdat/store-block-key/v1"
 BLOCK_KEY_V2_CONTEXT = "samizdat/store-block-key/v2"
+BLOCK_KEY_V3_CONTEXT = "samizdat/store-block-key/v3"
 ASSOCIATED_LABEL = b"samizdat/store-record/v1\x00"
 
 SUITE_XCHACHA20_POLY1305 = 1  # read only: schema version 1 wrote it
-SUITE_AEGIS256 = 2  # written since schema version 2
-SUITE_WRITTEN = SUITE_AEGIS256
+SUITE_AEGIS256 = 2  # read only: schema versions 2 and 3 wrote it
+SUITE_AEGIS128L = 3  # written since schema version 4
+SUITE_WRITTEN = SUITE_AEGIS128L
 
 # suite -> (header size, tag size, block key context)
 _SUITES = {
     SUITE_XCHACHA20_POLY1305: (2 + AEAD_NONCE_SIZE, AEAD_TAG_SIZE, BLOCK_KEY_V1_CONTEXT),
     SUITE_AEGIS256: (2 + FAST_AEAD_NONCE_SIZE, FAST_AEAD_TAG_SIZE, BLOCK_KEY_V2_CONTEXT),
+    SUITE_AEGIS128L: (2 + AEGIS128L_NONCE_SIZE, AEGIS128L_TAG_SIZE, BLOCK_KEY_V3_CONTEXT),
 }
-HEADER_SIZE = 2 + FAST_AEAD_NONCE_SIZE
+HEADER_SIZE = 2 + AEGIS128L_NONCE_SIZE
 # What sealing adds to a block's size in the suite written now: header and tag.
-RECORD_OVERHEAD = HEADER_SIZE + FAST_AEAD_TAG_SIZE
+RECORD_OVERHEAD = HEADER_SIZE + AEGIS128L_TAG_SIZE
 _KINDS = {int(kind): kind for kind in KeyKind}
 
 
@@ -74,9 +88,9 @@ def row_id(salt: bytes, routing_key: bytes) -> bytes:
 
 def seal(salt: bytes, row: bytes, block: Block) -> bytes:
     """The record that holds ``block`` at rest in the row ``row`` (always the newest suite)."""
-    header = bytes((SUITE_AEGIS256, block.kind)) + random_bytes(FAST_AEAD_NONCE_SIZE)
-    key = hash_for(BLOCK_KEY_V2_CONTEXT, salt + block.routing_key)
-    sealed = fast_aead_encrypt(key, header[2:], block.data, ASSOCIATED_LABEL + row + header)
+    header = bytes((SUITE_AEGIS128L, block.kind)) + random_bytes(AEGIS128L_NONCE_SIZE)
+    key = hash_for(BLOCK_KEY_V3_CONTEXT, salt + block.routing_key)[:AEGIS128L_KEY_SIZE]
+    sealed = aegis128l_encrypt(key, header[2:], block.data, ASSOCIATED_LABEL + row + header)
     return header + sealed
 
 
@@ -102,7 +116,11 @@ def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes) -> Block:
     associated = ASSOCIATED_LABEL + row + header
     key = hash_for(context, salt + routing_key)
     try:
-        if record[0] == SUITE_AEGIS256:  # the sealed part is read in place, not copied
+        # AEGIS reads the sealed part in place, not copied.
+        if record[0] == SUITE_AEGIS128L:
+            sealed = memoryview(record)[header_size:]
+            data = aegis128l_decrypt(key[:AEGIS128L_KEY_SIZE], header[2:], sealed, associated)
+        elif record[0] == SUITE_AEGIS256:
             data = fast_aead_decrypt(key, header[2:], memoryview(record)[header_size:], associated)
         else:
             data = aead_decrypt(key, header[2:], record[header_size:], associated)
