@@ -57,14 +57,18 @@ class Config:
     cache, so a neighbour's cache does not show what its peer asked for, and the
     originator never caches its own requests."""
 
-    insert_ends_at_sink: bool = True
-    """An insert ends at the first *sink* of its greedy walk: a node closer to the
-    key than every peer it could still pass it to, which keeps it in its store
-    and is where greedy requests for the key end too. Walking on until HTL runs
-    out (Freenet's way) stores the block at up to 18 nodes, most of which no
-    request will reach: with FEC's 100% redundancy above it and caching on every
-    successful fetch, that spends network and disk five to ten times over for
-    little. Off, inserts run their full HTL.
+    insert_sinks: int = 3
+    """An insert ends at the third *sink* of its greedy walk: a node closer to the
+    key than every peer it could still pass it to keeps it in its store and
+    passes it on to that nearest peer, until three have (``Insert.sinks``
+    counts them). That is where greedy requests for the key end too, and three
+    holders survive one or two of them being down or hostile (the hostile
+    testnet: 20 % of nodes misbehaving, single-block files; with one holder a
+    fifth of them were lost). Walking on until HTL runs out (Freenet's way)
+    stores the block at up to 18 nodes, most of which no request will reach:
+    with FEC's 100% redundancy above it and caching on every successful fetch,
+    that spends network and disk several times over for little. 0: inserts run
+    their full HTL.
 
     Opennet only: path folding keeps an opennet a clean small world in which
     greedy routing from anywhere ends at the same few nodes nearest a key. A

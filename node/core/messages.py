@@ -34,6 +34,8 @@ MAX_REF = 4096
 """A signed noderef (identity key, addresses, location, signature) fits in 4 KiB."""
 MAX_SWAP_PEERS = 64
 """Most neighbour locations in a swap message; larger tables send a sample."""
+MAX_SINKS = 15
+"""Most sinks an insert can count (``Config.insert_sinks`` is far below)."""
 KIND_MIN, KIND_MAX = 1, 2  # crypto.blocks.KeyKind: CHK = 1, SSK = 2
 
 _UID = {"min": 0, "max": UID_MAX}
@@ -199,12 +201,16 @@ class Insert:
     kind: int = field(metadata=_KIND)
     routing_key: bytes = field(metadata={"max": ROUTING_KEY_SIZE})
     htl: int = field(metadata=_HTL)
+    sinks: int = field(default=0, metadata={"min": 0, "max": MAX_SINKS})
+    """Sinks of the greedy walk the insert has passed (each keeps the block)."""
 
     def __post_init__(self) -> None:
         _check_uid(self.uid)
         _check_block(self.kind, self.routing_key, b"")
         if type(self.htl) is not int or not 1 <= self.htl <= MAX_HTL:
             raise _bad(f"an insert travels with HTL in [1, {MAX_HTL}], got {self.htl!r}")
+        if type(self.sinks) is not int or not 0 <= self.sinks <= MAX_SINKS:
+            raise _bad(f"an insert's sink count is in [0, {MAX_SINKS}], got {self.sinks!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -39,9 +39,11 @@ origin has no upstream and reports with a ``*Done`` action instead of a reply)::
     LOOKUP   otherwise (insert: StoreBlock)      route                         ROUTING
     ROUTING  route: peer p, decremented HTL > 0  send to p, SetTimer           WAITING
                                                  (insert: the offer only)
-    ROUTING  opennet insert, below max HTL,      StoreBlock(STORE) if not yet, DONE
-             closest untried peer farther from   send InsertReply upstream
+    ROUTING  opennet insert, below max HTL,      StoreBlock(STORE) if not yet, ROUTING
+             closest untried peer farther from   sinks += 1; route on with it
              the key than us (a sink)
+    ROUTING  ... and that makes insert_sinks     StoreBlock(STORE) if not yet, DONE
+                                                 send InsertReply upstream
     ROUTING  route: decremented HTL = 0          DataNotFound / InsertReply /  DONE
                                                  AnnounceReply upstream
     ROUTING  route: no untried peer, or          RouteNotFound(htl, held)      DONE
@@ -143,6 +145,8 @@ class Pending:
         "received_htl",
         "ref",
         "routing_key",
+        "sink",
+        "sinks",
         "target",
         "tried",
         "uid",
@@ -179,6 +183,8 @@ class Pending:
         self.offers = 0
         self.held = False  # insert: a node at or past us keeps the block
         self.in_store = False  # insert: we keep it in our store (not just the cache)
+        self.sinks = 0  # insert: sinks passed before us (Insert.sinks), and us if a sink
+        self.sink = False  # insert: we are one of them
         self.awaiting_data = False  # insert, downstream side: accepted, block not yet here
         self.data_sent = False  # insert, upstream side: the current downstream has the block
 
@@ -225,6 +231,7 @@ def on_insert(node: Node, peer: PeerId, msg: Insert, now: float) -> list[Action]
     st = Pending(Op.INSERT, msg.uid, target, msg.htl, peer, node.budget(msg.htl, now))
     st.kind = msg.kind
     st.routing_key = msg.routing_key
+    st.sinks = msg.sinks
     st.awaiting_data = True
     at = min(now + node.config.hop_timeout, st.deadline)
     st.attempt_deadline = at
@@ -339,11 +346,15 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
             p is not None
             and st.op is Op.INSERT
             and st.upstream is not None
-            and cfg.insert_ends_at_sink
+            and not st.sink
+            and cfg.insert_sinks
             and node.opennet
             and circular_distance(p.location, st.target) > node.distance_to(st.target)
         ):
-            return end_at_sink(node, st, now)
+            kept = at_sink(st)
+            if st.sinks >= cfg.insert_sinks:
+                return kept + end_exhausted(node, st, now)
+            return kept + route(node, st, now)
     if p is None:
         return end_no_route(node, st, st.htl)
     htl = st.htl
@@ -368,7 +379,7 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
     if st.op is Op.REQUEST:
         msg = DataRequest(uid=st.uid, kind=st.kind, routing_key=st.routing_key, htl=htl)
     elif st.op is Op.INSERT:
-        msg = Insert(uid=st.uid, kind=st.kind, routing_key=st.routing_key, htl=htl)
+        msg = Insert(uid=st.uid, kind=st.kind, routing_key=st.routing_key, htl=htl, sinks=st.sinks)
     else:
         msg = Announce(uid=st.uid, location=st.target, ref=st.ref, htl=htl)
     return [Send(peer=p.id, message=msg), SetTimer(at=at, token=st.uid)]
@@ -409,15 +420,17 @@ def end_exhausted(node: Node, st: Pending, now: float) -> list[Action]:
     return finish(node, st, [Send(peer=up, message=AnnounceReply(uid=st.uid))])
 
 
-def end_at_sink(node: Node, st: Pending, now: float) -> list[Action]:
-    """A greedy insert reached a node no untried peer improves on: it keeps the
-    block in its store and the insert ends here (``Config.insert_ends_at_sink``)."""
-    actions: list[Action] = []
-    if not st.in_store:
-        assert st.block is not None
-        actions.append(StoreBlock(block=st.block, area=Area.STORE))
-        st.held = st.in_store = True
-    return actions + end_exhausted(node, st, now)
+def at_sink(st: Pending) -> list[Action]:
+    """A greedy insert reached a node that no untried peer improves on: a sink.
+    It keeps the block in its store and counts itself (``Config.insert_sinks``)."""
+    st.sink = True
+    st.sinks += 1
+    st.held = True
+    if st.in_store:
+        return []
+    assert st.block is not None
+    st.in_store = True
+    return [StoreBlock(block=st.block, area=Area.STORE)]
 
 
 def end_no_route(node: Node, st: Pending, htl: int, *, timed_out: bool = False) -> list[Action]:
