@@ -63,8 +63,8 @@ class Config:
     passes it on to that nearest peer, until three have (``Insert.sinks``
     counts them). That is where greedy requests for the key end too, and three
     holders survive one or two of them being down or hostile (the hostile
-    testnet: 20 % of nodes misbehaving, single-block files; with one holder a
-    fifth of them were lost). Walking on until HTL runs out (Freenet's way)
+    testnet, 20 % of nodes misbehaving: with one holder, a file whose top
+    metadata block, which has no FEC around it, sat on a black hole was lost). Walking on until HTL runs out (Freenet's way)
     stores the block at up to 18 nodes, most of which no request will reach:
     with FEC's 100% redundancy above it and caching on every successful fetch,
     that spends network and disk several times over for little. 0: inserts run
