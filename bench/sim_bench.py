@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python -m bench.sim_bench opennet --nodes 1000 10000 [50000]
     .venv/bin/python -m bench.sim_bench darknet --nodes 10000 --swap-rounds 60 120 240
+    .venv/bin/python -m bench.sim_bench darknet --nodes 1000 --swap-rounds 300 --anneal-rounds 200
     .venv/bin/python -m bench.sim_bench churn --nodes 10000
     .venv/bin/python -m bench.sim_bench swapchain --nodes 1000 --swap-rounds 100 300 1000 [--route]
     .venv/bin/python -m bench.sim_bench memory --nodes 100000
@@ -81,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         help="darknet: swap walks per node before measuring; several values measure "
         "one network as it keeps swapping (one JSON line each)",
     )
-    ap.add_argument("--anneal-rounds", type=int, default=0, help="swapchain: annealed rounds")
+    ap.add_argument(
+        "--anneal-rounds",
+        type=int,
+        default=0,
+        help="darknet, swapchain: the first rounds anneal (swap_beta 0.2 -> 1; not what a "
+        "real node does, see specs/routing.md)",
+    )
     ap.add_argument("--walk-hops", type=int, default=10, help="swapchain: swap walk length")
     ap.add_argument("--route", action="store_true", help="swapchain: run the workload after")
     args = ap.parse_args(argv)
@@ -90,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.what == "opennet":
             emit(run(Params(nodes=n, requests=r, seed=args.seed))[0])
         elif args.what == "darknet":
-            p = Params(nodes=n, requests=r, seed=args.seed, mode="darknet")
+            anneal = args.anneal_rounds
+            p = Params(nodes=n, requests=r, seed=args.seed, mode="darknet", anneal_rounds=anneal)
             for result in swap_checkpoints(p, args.swap_rounds):
                 emit(result)
         elif args.what == "swapchain":

@@ -182,5 +182,13 @@ class Config:
     """Seconds between repeats of SwapCommit: links are reliable while up, so a
     repeat is only for a link that dropped and came back, or a slow path."""
 
+    swap_beta: float = 1.0
+    """Exponent on the acceptance ratio of a swap that makes links longer: 1 is
+    Sandberg's rule. Below 1 the rule is hotter (simulated annealing). Both
+    ends of a swap must use the same value or one may move without the other,
+    and no message carries it, so a real node keeps 1; the simulator lowers it
+    network-wide between swap rounds, when no walk is in flight, to measure what
+    an annealing schedule would buy (``specs/routing.md`` §8)."""
+
     max_swap_peers: int = 64
     """Most neighbour locations carried in a swap message (bounds its size)."""

@@ -160,14 +160,22 @@ def log_product(x: float, others: tuple[float, ...], skip: float) -> float:
 
 
 def should_swap(
-    a: float, a_peers: tuple[float, ...], b: float, b_peers: tuple[float, ...], coin: float
+    a: float,
+    a_peers: tuple[float, ...],
+    b: float,
+    b_peers: tuple[float, ...],
+    coin: float,
+    beta: float = 1.0,
 ) -> bool:
-    """Sandberg's Metropolis–Hastings rule (see the module comment)."""
+    """Sandberg's Metropolis–Hastings rule (see the module comment).
+
+    ``beta`` (``Config.swap_beta``) raises the acceptance ratio of a worse swap
+    to that power; 1 is Sandberg's rule, below 1 is a hotter (annealing) rule."""
     before = log_product(a, a_peers, b) + log_product(b, b_peers, a)
     after = log_product(b, a_peers, b) + log_product(a, b_peers, a)
     if after <= before:
         return True
-    return coin < math.exp(before - after)
+    return coin < math.exp(beta * (before - after))
 
 
 def coin_of(nonce_a: int, nonce_b: int) -> float:
@@ -259,7 +267,8 @@ def endpoint(node: Node, peer: PeerId, msg: SwapRequest, now: float) -> list[Act
     locs = peer_sample(node)
     reply = SwapReply(uid=msg.uid, location=mine, peer_locations=locs, nonce=nonce)
     actions: list[Action] = [Send(peer=peer, message=reply)]
-    if should_swap(msg.location, msg.peer_locations, mine, locs, coin_of(msg.nonce, nonce)):
+    coin = coin_of(msg.nonce, nonce)
+    if should_swap(msg.location, msg.peer_locations, mine, locs, coin, node.config.swap_beta):
         deadline = now + hold_time(node)
         node.swap_lock = Lock(msg.uid, peer, msg.location, deadline)
         actions.append(SetTimer(at=deadline, token=msg.uid))
@@ -275,7 +284,8 @@ def on_swap_reply(node: Node, peer: PeerId, msg: SwapReply, now: float) -> list[
         sw.deadline = now + hold_time(node)
         return [Send(peer=sw.upstream, message=msg), SetTimer(at=sw.deadline, token=msg.uid)]
     a, b = sw.location, msg.location
-    if not should_swap(a, sw.peer_locations, b, msg.peer_locations, coin_of(sw.nonce, msg.nonce)):
+    coin = coin_of(sw.nonce, msg.nonce)
+    if not should_swap(a, sw.peer_locations, b, msg.peer_locations, coin, node.config.swap_beta):
         del node.swaps[msg.uid]
         node.own_swap = None
         return []

@@ -27,7 +27,7 @@ import statistics
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import Any
 
@@ -55,6 +55,7 @@ class Params:
     keys: int | None = None
     warmup: int | None = None
     swap_rounds: int = 30
+    anneal_rounds: int = 0
     compare_ideal: bool = True
     config: Config | None = None
 
@@ -146,7 +147,7 @@ def build(p: Params, *, ideal: bool = False) -> SimNetwork:
     net = SimNetwork(seed=p.seed, opennet=False, config=p.config)
     build_darknet(net, p.nodes, ideal=ideal, graph_seed=p.seed ^ 0x5EED)
     if not ideal:
-        swap(net, p.swap_rounds)
+        swap(net, p.swap_rounds, anneal=p.anneal_rounds)
     return net
 
 
@@ -155,16 +156,37 @@ SWAPS_PER_SECOND = 50.0
 ~0.5 s; a node busy with its own walk rejects others, so few walks may overlap."""
 
 
-def swap(net: SimNetwork, rounds: int) -> None:
-    """Every live node starts one swap walk per round, for ``rounds`` rounds."""
+ANNEAL_BETA0 = 0.2
+"""``Config.swap_beta`` of the first annealed swap round; it rises linearly to 1."""
+
+
+def swap(net: SimNetwork, rounds: int, *, anneal: int = 0, done: int = 0) -> None:
+    """Every live node starts one swap walk per round, for ``rounds`` rounds.
+
+    With ``anneal``, rounds ``done .. anneal - 1`` (counted over the network's
+    life: ``done`` rounds came before) run with ``Config.swap_beta`` rising from
+    ``ANNEAL_BETA0`` to 1, set on every node at once; each such round runs until
+    no swap is in flight, so both ends of every walk decide with the same beta.
+    """
     rng = net.rng
     n = len(net.nodes)
     interval = n / SWAPS_PER_SECOND
-    for _ in range(rounds):
+    for k in range(done, done + rounds):
+        hot = k < anneal
+        if hot:
+            beta = ANNEAL_BETA0 + (1.0 - ANNEAL_BETA0) * k / anneal
+            cfg = replace(net.config, swap_beta=beta)
+            for node in net.nodes:
+                node.config = cfg
         t = net.now
         for i in range(n):
             net.call_at(t + rng.random() * interval, net.start_swap, i)
-        net.run(until=t + interval)
+        if hot:
+            net.run()
+            for node in net.nodes:
+                node.config = net.config
+        else:
+            net.run(until=t + interval)
     net.run()
 
 
@@ -302,7 +324,7 @@ def swap_checkpoints(p: Params, rounds: list[int]) -> Iterator[dict[str, Any]]:
     ideal, _ = measure(Params(**{**param_fields(p), "churn": None}), ideal=True)
     done = 0
     for r in sorted(rounds):
-        swap(base, r - done)
+        swap(base, r - done, anneal=p.anneal_rounds, done=done)
         done = r
         at = Params(**{**param_fields(p), "swap_rounds": r})
         result, _ = measure(at, net=copy.deepcopy(base))

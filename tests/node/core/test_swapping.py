@@ -16,6 +16,16 @@ def test_swap_when_it_shortens_links() -> None:
     assert should_swap(0.1, (0.09, 0.11), 0.6, (0.59, 0.61), coin=1e-9)
 
 
+def test_beta_below_one_is_a_hotter_rule() -> None:
+    # ratio = (0.01^4) / (0.5^4) = 1.6e-7: Sandberg's rule refuses a 0.01 coin ...
+    bad = (0.1, (0.09, 0.11), 0.6, (0.59, 0.61))
+    assert not should_swap(*bad, coin=0.01)
+    assert not should_swap(*bad, coin=0.01, beta=1.0)
+    # ... ratio^0.2 = 0.044 takes it; beta 0 takes every swap.
+    assert should_swap(*bad, coin=0.01, beta=0.2)
+    assert should_swap(*bad, coin=0.999, beta=0.0)
+
+
 def test_the_link_between_the_two_endpoints_is_ignored() -> None:
     # A and B are neighbours of each other only: swapping changes nothing.
     assert should_swap(0.1, (0.6,), 0.6, (0.1,), coin=0.999)

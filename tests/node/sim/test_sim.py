@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from node.cli import main
-from node.sim.experiment import Params, build, route_quality, run, swap
+from node.sim.experiment import Params, build, param_fields, route_quality, run, swap
 
 WALL = ("requests_per_second", "wall_seconds")
 
@@ -60,6 +60,21 @@ def test_darknet_swapping_orders_locations_and_routes() -> None:
     r, _ = run(Params(nodes=300, requests=800, seed=3, mode="darknet", swap_rounds=40))
     assert r["success_rate"] >= 0.9
     assert r["ideal_success_rate"] >= 0.95
+
+
+def test_annealed_swapping_stays_atomic() -> None:
+    # swap_beta changes only between rounds with no walk in flight, so both ends
+    # of every swap decide alike and the location multiset is kept exactly.
+    p = Params(nodes=200, requests=1, seed=3, mode="darknet", swap_rounds=15, anneal_rounds=10)
+    net = build(p)
+    start = build(Params(**{**param_fields(p), "swap_rounds": 0}))
+    assert sorted(n.location for n in net.nodes) == sorted(n.location for n in start.nodes)
+    assert sum(node.swaps_done for node in net.nodes) > 200
+    for node in net.nodes:
+        assert node.swaps == {} and node.own_swap is None and node.swap_lock is None
+        assert node.config.swap_beta == 1.0
+        for peer_id, peer in node.peers.by_id.items():
+            assert peer.location == net.nodes[net.index[peer_id]].location
 
 
 def test_cli_prints_json_with_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
