@@ -64,11 +64,11 @@ class Config:
     counts them). That is where greedy requests for the key end too, and three
     holders survive one or two of them being down or hostile (the hostile
     testnet, 20 % of nodes misbehaving: with one holder, a file whose top
-    metadata block, which has no FEC around it, sat on a black hole was lost). Walking on until HTL runs out (Freenet's way)
-    stores the block at up to 18 nodes, most of which no request will reach:
-    with FEC's 100% redundancy above it and caching on every successful fetch,
-    that spends network and disk several times over for little. 0: inserts run
-    their full HTL.
+    metadata block, which has no FEC around it, sat on a black hole was lost).
+    Walking on until HTL runs out (Freenet's way) stores the block at up to 18
+    nodes, most of which no request will reach: with FEC's 100% redundancy
+    above it and caching on every successful fetch, that spends network and
+    disk several times over for little. 0: inserts run their full HTL.
 
     Opennet only: path folding keeps an opennet a clean small world in which
     greedy routing from anywhere ends at the same few nodes nearest a key. A
