@@ -59,6 +59,11 @@ SEGMENTS_AHEAD = 4
 # transient overload should not cost a whole extra block.
 FETCH_RETRIES = 1
 INSERT_RETRIES = 3
+# Seconds before the first retry of a failed insert, doubled for each next one
+# (with jitter): an insert fails at once when every peer is at its in-flight
+# limit or refusing (a full disk), and retrying at once only meets the same
+# queue. 0.25 + 0.5 + 1 s lets it drain.
+INSERT_RETRY_DELAY = 0.25
 
 
 class Sink(Protocol):
@@ -162,6 +167,7 @@ async def _insert_encoded(t: Transfer, encoded: list[EncodedBlock], failures: li
                         t.progress.failure(fatal=True)
                         return
                     t.progress.failure()
+                    await _retry_pause(t, attempt)
                 else:
                     t.progress.success()
                     return
@@ -187,6 +193,7 @@ async def insert_block(t: Transfer, block: Block) -> None:
                 t.progress.failure(fatal=True)
                 raise
             t.progress.failure()
+            await _retry_pause(t, attempt)
         else:
             t.progress.success()
             return
@@ -213,6 +220,10 @@ async def fetch_block(t: Transfer, kind: KeyKind, routing_key: bytes) -> Block:
 
 def _retryable(exc: NetworkError) -> bool:
     return not exc.fatal
+
+
+async def _retry_pause(t: Transfer, attempt: int) -> None:
+    await anyio.sleep(INSERT_RETRY_DELAY * 2**attempt * t.rng.uniform(0.5, 1.0))
 
 
 # --- fetch -------------------------------------------------------------------------------

@@ -182,3 +182,46 @@ async def test_64_mib_round_trip() -> None:
         uri = await client.put(data)
         _, back = await client.get_bytes(uri)
     assert back == data
+
+
+async def test_an_insert_the_network_refuses_for_a_while_is_retried_after_a_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every block is refused twice (every peer at its in-flight limit, say)
+    # before it is taken: the insert still completes, pausing before each retry.
+    from node.client import splitfile
+    from node.client.errors import Overloaded
+
+    pauses: list[float] = []
+    real_sleep = splitfile.anyio.sleep
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(splitfile.anyio, "sleep", sleep)
+
+    class Busy(MemoryNetwork):
+        def __init__(self) -> None:
+            super().__init__()
+            self.refused: dict[bytes, int] = {}
+
+        async def insert(self, block: Block) -> None:
+            n = self.refused.get(block.routing_key, 0)
+            if n < 2:
+                self.refused[block.routing_key] = n + 1
+                raise Overloaded("every peer is busy")
+            await super().insert(block)
+
+    net = Busy()
+    data = payload(200_000)
+    async with client_on(net) as client:
+        uri = await client.put(data)
+        _result, back = await client.get_bytes(uri)
+    assert back == data
+    blocks = len(net.refused)
+    assert blocks > 1 and all(n == 2 for n in net.refused.values())
+    assert len(pauses) == 2 * blocks
+    first, second = splitfile.INSERT_RETRY_DELAY, 2 * splitfile.INSERT_RETRY_DELAY
+    assert sum(first / 2 <= p <= first for p in pauses) == blocks
+    assert sum(second / 2 <= p <= second for p in pauses) == blocks
