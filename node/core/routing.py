@@ -210,10 +210,11 @@ def on_data_request(node: Node, peer: PeerId, msg: DataRequest, now: float) -> l
     if not isinstance(p, Peer):
         return [p]
     key = msg.routing_key
-    htl = msg.htl
-    if node.failures.quenched(key, htl, now):
+    if node.failures.quenched(key, msg.htl, now):
         return [Send(peer=peer, message=DataNotFound(uid=msg.uid))]
-    st = Pending(Op.REQUEST, msg.uid, node.location_of(key), htl, peer, node.budget(htl, now))
+    st = Pending(
+        Op.REQUEST, msg.uid, node.location_of(key), msg.htl, peer, node.budget(msg.htl, now)
+    )
     st.kind = msg.kind
     st.routing_key = key
     st.looking_up = True
