@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import anyio
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker
@@ -136,7 +136,11 @@ class SamizdatApp(TransferActions, App[None]):
 
     def changed(self, *what: str) -> None:
         """State changed: let the visible screen redraw what depends on it."""
-        refresh = getattr(self.screen, "refresh_state", None)
+        try:
+            screen = self.screen
+        except ScreenStackError:  # the app is shutting down: nothing is visible
+            return
+        refresh = getattr(screen, "refresh_state", None)
         if refresh is not None:
             refresh(set(what))
 

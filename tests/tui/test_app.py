@@ -112,3 +112,12 @@ async def test_node_lost_mid_transfer_and_back(tmp_path: Path) -> None:
             # The persistent fetch survived in the node and is listed again.
             await until(lambda: app.transfers.get(ident) is not None)
             assert app.transfers.items[(ident, True)].uri == "KSK@not-yet-there"
+
+
+def test_a_state_change_while_no_screen_is_up_is_not_an_error(tmp_path: Path) -> None:
+    # The connection worker may report "node lost" while the app shuts down and
+    # its screens are already gone: that must not turn into the app's exception.
+    app = make_app(free_port(), tmp_path)
+    app.changed("connection")
+    app._set_connection(False, "Node lost")
+    assert app.connection_text == "Node lost"
