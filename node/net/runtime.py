@@ -68,6 +68,7 @@ from typing import Any, ClassVar
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from crypto.blocks import Block, KeyKind
@@ -93,6 +94,7 @@ from node.net.bandwidth import BandwidthLimiter
 from node.net.datadir import DataDir
 from node.net.identity import NodeIdentity
 from node.net.link import FaultCounter, Link, LinkError, connect, default_backoff, serve
+from node.net.lookups import LookupThread
 from node.net.misbehave import Misbehaviour
 from node.net.noderef import (
     NodeRefError,
@@ -269,7 +271,7 @@ class NodeRuntime:
         self._waiters: dict[int, asyncio.Future[_Done]] = {}  # a local client's, by its id
         self._writing: dict[bytes, Block] = {}
         self._answers: list[tuple[LookupBlock, Block | None]] = []  # answered, not yet fed back
-        self._lookups: list[LookupBlock] = []  # for the next get_many
+        self._lookup_thread: LookupThread[LookupBlock] | None = None  # while the store is open
         self._to_store: dict[StoreArea, list[Block]] = {}  # for put_soon at the end of _apply
         self._cache_pending: list[Block] = []  # cache writes waiting to share a commit
         self._cache_timer: asyncio.TimerHandle | None = None
@@ -304,7 +306,9 @@ class NodeRuntime:
         self.store = await AsyncBlockStore.open(
             self.datadir.store_path / "datastore.sqlite", store_config, location=self.location
         )
-        self._clock = asyncio.get_running_loop().time  # anyio.current_time() without its look-ups
+        loop = asyncio.get_running_loop()
+        self._clock = loop.time  # anyio.current_time() without its look-ups
+        self._lookup_thread = LookupThread(self.store.sync, loop, self._looked_up)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -340,6 +344,10 @@ class NodeRuntime:
                 self._save_state()
                 self._save_opennet_peers(force=True)
                 self._flush_cache()
+                reader, self._lookup_thread = self._lookup_thread, None
+                if reader is not None:
+                    reader.close()
+                    await anyio.to_thread.run_sync(reader.join)
                 await self.store.aclose()
             log.info("node stopped")
 
@@ -707,28 +715,25 @@ class NodeRuntime:
             self._timer_wake.set()
 
     def _lookup(self, action: LookupBlock) -> None:
-        if self._tg is None or self.store is None:
+        if self._tg is None or self.store is None or self._lookup_thread is None:
             return
         key = action.routing_key
         block = self._writing.get(key)
         if block is not None or not self.store.might_contain(key):
             self._answers.append((action, block))  # fed to the core at the end of _apply
             return
-        self._lookups.append(action)
-        if len(self._lookups) == 1:
-            self._tg.start_soon(self._lookup_batch)
+        self._lookup_thread.submit(action, key)
 
-    async def _lookup_batch(self) -> None:
-        """Look up, in one thread hop, every lookup queued until this task ran."""
-        lookups, self._lookups = self._lookups, []
-        blocks: list[Block | None]
-        try:
-            assert self.store is not None
-            blocks = await self.store.get_many([lookup.routing_key for lookup in lookups])
-        except StoreError as exc:
-            log.warning("datastore lookup failed: %s", exc)
-            blocks = [None] * len(lookups)
-        self._answers.extend(zip(lookups, blocks, strict=True))
+    def _looked_up(
+        self, lookups: list[LookupBlock], outcome: list[Block | None] | StoreError
+    ) -> None:
+        """The reader thread's answers (on the event loop): feed them to the core."""
+        if self.core is None or self._lookup_thread is None:
+            return  # the node is stopping
+        if isinstance(outcome, StoreError):
+            log.warning("datastore lookup failed: %s", outcome)
+            outcome = [None] * len(lookups)
+        self._answers.extend(zip(lookups, outcome, strict=True))
         self._apply([])
 
     def _store_block(self, action: StoreBlock) -> None:

@@ -1,5 +1,5 @@
 """How the runtime reaches the datastore: misses answered without a thread hop,
-lookups of one loop turn in one ``get_many``, the stores an action list asks for
+lookups queued together read in one ``get_many`` on the lookup thread, the stores an action list asks for
 handed to the store's writer in one ``put_soon`` per area.
 
 One real ``NodeRuntime`` with no peers (a darknet node with no friends): every
@@ -39,11 +39,12 @@ class Counting:
         self.puts: list[int] = []
         self.held: list[tuple[list[Block], StoreArea, PutCallback]] = []
         self.hold = False
-        get_many, self._put_soon = store.get_many, store.put_soon
+        # The runtime reads on its lookup thread, through the synchronous store.
+        get_many, self._put_soon = store.sync.get_many, store.put_soon
 
-        async def counted_get_many(keys: Sequence[bytes]) -> list[Block | None]:
-            self.gets.append(len(keys))
-            return await get_many(keys)
+        def counted_get_many(keys: Sequence[bytes]) -> list[Block | None]:
+            self.gets.append(len(keys))  # list.append is atomic: safe from that thread
+            return get_many(keys)
 
         def counted_put_soon(blocks: Iterable[Block], area: StoreArea, done: PutCallback) -> None:
             items = list(blocks)
@@ -52,10 +53,11 @@ class Counting:
             if not self.hold:
                 self.release()
 
-        monkeypatch.setattr(store, "get_many", counted_get_many)
+        monkeypatch.setattr(store.sync, "get_many", counted_get_many)
         monkeypatch.setattr(store, "put_soon", counted_put_soon)
-        for name in ("get", "put", "put_many"):  # the runtime must use the batched calls only
+        for name in ("get", "get_many", "put", "put_many"):  # batched, off-loop calls only
             monkeypatch.setattr(store, name, None)
+        monkeypatch.setattr(store.sync, "get", None)
 
     def release(self) -> None:
         held, self.held = self.held, []
@@ -132,7 +134,7 @@ async def test_stores_are_batched_and_lookups_see_them_before_they_commit(
             while node._writing:
                 await anyio.sleep(0.01)
         assert all(store.might_contain(b.routing_key) for b in inserted)
-        assert await store.get_many([b.routing_key for b in inserted]) == inserted
+        assert store.sync.get_many([b.routing_key for b in inserted]) == inserted
         stats = await store.stats()
         assert stats.store.blocks == len(inserted)
 
