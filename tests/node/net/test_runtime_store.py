@@ -1,6 +1,7 @@
 """How the runtime reaches the datastore: misses answered without a thread hop,
-lookups queued together read in one ``get_many`` on the lookup thread, the stores an action list asks for
-handed to the store's writer in one ``put_soon`` per area.
+lookups queued together read in one ``get_many`` on the lookup thread, the
+stores an action list asks for handed to the store's writer in one ``put_soon``
+per area.
 
 One real ``NodeRuntime`` with no peers (a darknet node with no friends): every
 request ends at it, so each fetch is exactly one local lookup. The stores a
