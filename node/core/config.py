@@ -192,3 +192,22 @@ class Config:
 
     max_swap_peers: int = 64
     """Most neighbour locations carried in a swap message (bounds its size)."""
+
+    foaf_routing: bool = True
+    """Darknet nodes rank each peer by the nearest of its own location and its
+    peers' locations (Freenet's friend-of-a-friend routing): a darknet cannot
+    choose its links, and while swapping leaves locations partly disordered a
+    greedy hop that only sees its own peers stops at a local minimum far more
+    often than one that sees two hops (10,000 nodes after 240 swap walks per
+    node: 2.7 % of greedy walks reach the node nearest a key seeing one hop,
+    12.9 % seeing two; with backtracking and HTL 18, ``specs/routing.md`` §8).
+    Opennet nodes choose their links by location (path folding), so one hop of
+    view is already good there, and their tables change too often to keep
+    every peer told. Each peer learns our peers' locations: Freenet tells them
+    too, and a darknet peer knows who we are anyway."""
+
+    foaf_delay: float = 30.0
+    """Seconds a darknet node waits after its peers' locations change (a swap
+    next door, a friend coming or going) before it tells its peers: every
+    change within the wait goes out in one ``location_update`` per peer, so a
+    node sends at most one per peer per 30 s whatever the swap rate."""

@@ -387,13 +387,21 @@ class SwapComplete:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LocationUpdate:
-    """The sender's location changed (after a swap): update the peer table."""
+    """The sender's location, and the locations of its other peers.
+
+    Sent to every peer after a swap; a darknet node also sends it when its
+    peers' locations change (``Config.foaf_delay``), so its peers can route
+    by their peers' peers (``Config.foaf_routing``). ``peer_locations`` leaves
+    out the receiver's own location and is a sample past ``MAX_SWAP_PEERS``.
+    """
 
     TYPE: ClassVar[str] = "location_update"
     location: float
+    peer_locations: tuple[float, ...] = field(default=(), metadata={"max": MAX_SWAP_PEERS})
 
     def __post_init__(self) -> None:
         _check_location(self.location)
+        _check_locations(self.peer_locations)
 
 
 Message = (

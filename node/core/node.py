@@ -41,7 +41,15 @@ from crypto.blocks import Block, KeyKind, verify_block
 from crypto.errors import InvalidBlock
 from crypto.location import location_of
 from node.core import routing, swapping
-from node.core.actions import Action, DropPeer, LocationChanged, LookupBlock, PeerId, Send
+from node.core.actions import (
+    Action,
+    DropPeer,
+    LocationChanged,
+    LookupBlock,
+    PeerId,
+    Send,
+    SetTimer,
+)
 from node.core.config import Config
 from node.core.errors import LocalProtocolError, RemoteProtocolError
 from node.core.failures import FailureTable
@@ -75,12 +83,19 @@ from node.core.routing import KINDS, Op, Pending
 REANNOUNCE = -1
 """``client_id`` of the announcements a node starts by itself when short of peers."""
 
+FOAF_TOKEN = -1
+"""The ``SetTimer`` token of the friend-of-a-friend update (request and swap
+tokens are unsigned 64-bit ids, so it cannot collide with one)."""
+
 Handler = Callable[["Node", PeerId, Any, float], list[Action]]
 
 
 def _on_location_update(node: Node, peer: PeerId, msg: LocationUpdate, now: float) -> list[Action]:
+    known = node.peers.get(peer)
+    moved = known is not None and known.location != msg.location
     node.peers.relocate(peer, msg.location)
-    return []
+    node.peers.set_foaf(peer, msg.peer_locations, node.location)
+    return node.peers_changed(now) if moved else []
 
 
 _HANDLERS: dict[type, Handler] = {
@@ -111,9 +126,12 @@ class Node:
     """One node's routing state. See the module comment for the event table."""
 
     __slots__ = (
+        "_foaf_dirty",
+        "_foaf_timer",
         "_fold",
         "config",
         "failures",
+        "foaf",
         "last_announce",
         "location",
         "opennet",
@@ -171,6 +189,10 @@ class Node:
         self.swaps_done = 0
         self.failures = FailureTable(self.config.failure_table_ttl, self.config.failure_table_size)
         self._fold = FoldRef(ref=ref, location=location)
+        # Friend-of-a-friend routing (darknet): our peers' peers' locations count.
+        self.foaf = not opennet and self.config.foaf_routing
+        self._foaf_dirty = False  # our peers' locations changed since we last told them
+        self._foaf_timer = False  # a SetTimer(FOAF_TOKEN) is pending
 
     # --- events -------------------------------------------------------------
 
@@ -190,7 +212,9 @@ class Node:
                 dec_at_one=rng.random() < cfg.p_decrement_at_one,
             )
         )
-        if not self.opennet or len(self.peers) <= cfg.max_peers:
+        if not self.opennet:
+            return self.peers_changed(now)
+        if len(self.peers) <= cfg.max_peers:
             return []
         victim = self.peers.least_useful(
             self.location,
@@ -222,6 +246,11 @@ class Node:
 
     def timer(self, token: int, now: float) -> list[Action]:
         """A timer set by ``SetTimer(token=token)`` came due."""
+        if token == FOAF_TOKEN:
+            self._foaf_timer = False
+            if not self._foaf_dirty:
+                return []
+            return self._location_updates()
         st = self.pending.get(token)
         if st is not None:
             return routing.timed_out(self, st, now)
@@ -366,10 +395,37 @@ class Node:
         """Take a new location (a swap): tell the driver and every peer."""
         self.location = location
         self._fold = FoldRef(ref=self.ref, location=location)
-        update = LocationUpdate(location=location)
-        actions: list[Action] = [LocationChanged(location=location)]
-        actions += [Send(peer=p, message=update) for p in self.peers.ids()]
-        return actions
+        return [LocationChanged(location=location), *self._location_updates()]
+
+    def peers_changed(self, now: float) -> list[Action]:
+        """Our peers' locations changed: tell our peers after ``foaf_delay`` (darknet)."""
+        if not self.foaf:
+            return []
+        self._foaf_dirty = True
+        if self._foaf_timer:
+            return []
+        self._foaf_timer = True
+        return [SetTimer(at=now + self.config.foaf_delay, token=FOAF_TOKEN)]
+
+    def _location_updates(self) -> list[Action]:
+        """A ``location_update`` for every peer: our location and (darknet) our other peers'."""
+        self._foaf_dirty = False
+        if not self.foaf:
+            update = LocationUpdate(location=self.location)
+            return [Send(peer=p, message=update) for p in self.peers.ids()]
+        locs = swapping.peer_sample(self)
+        location = self.location
+        by_id = self.peers.by_id
+        return [
+            Send(
+                peer=p,
+                message=LocationUpdate(
+                    location=location,
+                    peer_locations=tuple(loc for loc in locs if loc != by_id[p].location),
+                ),
+            )
+            for p in self.peers.ids()
+        ]
 
     def _forget(self, peer: PeerId, now: float) -> list[Action]:
         self.peers.remove(peer)
@@ -381,6 +437,7 @@ class Node:
                 actions += routing.upstream_lost(self, st)
         if self.swaps:
             actions += swapping.link_lost(self, peer, now)
+        actions += self.peers_changed(now)
         cfg = self.config
         if (
             self.opennet

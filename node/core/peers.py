@@ -36,6 +36,7 @@ class Peer:
         "connected_at",
         "dec_at_max",
         "dec_at_one",
+        "foaf",
         "id",
         "in_flight_in",
         "in_flight_out",
@@ -65,6 +66,7 @@ class Peer:
         self.in_flight_out = 0
         self.backoff_until = 0.0
         self.backoff_len = 0.0
+        self.foaf: list[float] = []  # the peer's peers' locations, sorted (darknet)
 
     def back_off(self, now: float, initial: float, ceiling: float, jitter: float) -> None:
         """Double the back-off (from ``initial``, up to ``ceiling``) and start it.
@@ -182,6 +184,43 @@ class PeerTable:
                 continue
             return peer
         return fallback
+
+    def set_foaf(self, peer_id: PeerId, locations: tuple[float, ...], mine: float) -> None:
+        """Remember ``peer_id``'s peers' locations (ours, ``mine``, left out)."""
+        peer = self.by_id.get(peer_id)
+        if peer is not None:
+            peer.foaf = sorted(loc for loc in locations if loc != mine)
+
+    def closest_foaf(
+        self, target: float, tried: Container[PeerId], now: float, limit: int
+    ) -> Peer | None:
+        """Like :meth:`closest`, but a peer counts as near as the nearest of its own
+        location and its peers' (ties go to the peer itself nearer ``target``)."""
+        best: Peer | None = None
+        best_key = (2.0, 2.0)
+        fallback: Peer | None = None
+        fallback_key = (2.0, 2.0)
+        for pid, peer in self.by_id.items():
+            if pid in tried or peer.in_flight_out >= limit:
+                continue
+            d = circular_distance(peer.location, target)
+            v = d
+            foaf = peer.foaf
+            if foaf:
+                i = bisect_left(foaf, target)
+                n = len(foaf)
+                v = min(
+                    v,
+                    circular_distance(foaf[i % n], target),
+                    circular_distance(foaf[i - 1], target),
+                )
+            key = (v, d)
+            if peer.backoff_until > now:
+                if key < fallback_key:
+                    fallback, fallback_key = peer, key
+            elif key < best_key:
+                best, best_key = peer, key
+        return best if best is not None else fallback
 
     def random_untried(
         self, rng: random.Random, tried: Container[PeerId], now: float, limit: int

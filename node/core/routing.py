@@ -341,6 +341,8 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
         return end_no_route(node, st, st.htl)
     if st.htl >= cfg.max_htl and cfg.random_at_max and st.op is not Op.ANNOUNCE:
         p = node.peers.random_untried(node.rng, st.tried, now, cfg.peer_in_flight_limit)
+    elif node.foaf:
+        p = node.peers.closest_foaf(st.target, st.tried, now, cfg.peer_in_flight_limit)
     else:
         p = node.peers.closest(st.target, st.tried, now, cfg.peer_in_flight_limit)
         if (

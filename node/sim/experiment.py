@@ -146,6 +146,7 @@ def build(p: Params, *, ideal: bool = False) -> SimNetwork:
         return net
     net = SimNetwork(seed=p.seed, opennet=False, config=p.config)
     build_darknet(net, p.nodes, ideal=ideal, graph_seed=p.seed ^ 0x5EED)
+    net.run()  # the friends' first location updates (FOAF), before anything else
     if not ideal:
         swap(net, p.swap_rounds, anneal=p.anneal_rounds)
     return net

@@ -135,5 +135,9 @@ def routed(p: Params, chain: Chain) -> dict[str, Any]:
     for node in net.nodes:
         for pid in list(node.peers.ids()):
             node.peers.relocate(pid, chain.loc[net.index[pid]])
+    for node in net.nodes:  # what each friend's last location_update would say (FOAF)
+        for pid in node.peers.ids():
+            friend = net.nodes[net.index[pid]]
+            node.peers.set_foaf(pid, tuple(friend.peers.locations()), node.location)
     result, _ = measure(p, net=net)
     return result
