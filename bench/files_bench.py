@@ -26,7 +26,7 @@ from pathlib import Path
 
 import anyio
 
-from bench.peers.common import CPUMeter
+from bench.peers.common import CPUMeter, own_cpu, proc_cpu
 from crypto.blocks import KeyKind
 from crypto.keys import decode_block, request_key
 from crypto.uri import CHKURI, parse_uri
@@ -74,18 +74,30 @@ async def run(args: argparse.Namespace, net: Testnet) -> None:
     ports = [n.fcp_port for n in net.nodes]
     inserter, fetcher, raw_node = 0, 3 % len(ports), 5 % len(ports)
     meter = CPUMeter(str(net.directory))
+    # Each node's own (its worker processes included), by the data directory its
+    # command line names (arguments end in NUL).
+    per_node = [f"{net.directory / f'node{i}'}\0" for i in range(len(ports))]
+
+    def node_cpu() -> list[float]:
+        return [proc_cpu(match) for match in per_node] + [own_cpu()]
 
     async with FCPClient.connect(port=ports[inserter]) as fcp:
-        c0, t0 = meter.sample(), time.perf_counter()
+        n0, c0, t0 = node_cpu(), meter.sample(), time.perf_counter()
         uri = await fcp.put("CHK@", data, content_type=mime)
         insert_s = time.perf_counter() - t0
         insert_cpu = meter.sample() - c0
+        by_node = [b - a for a, b in zip(n0, node_cpu(), strict=True)]
     assert uri == expected, (uri, expected)
     blocks = len(raw) * 2 + 1
     print(
         f"insert at node {inserter}: {size / MB / insert_s:6.1f} MB/s of file "
         f"({insert_s:.2f} s; {blocks * 32768 / MB / insert_s:.1f} MB/s of blocks with FEC; "
         f"{insert_cpu:.1f} CPU s in the nodes)"
+    )
+    print(
+        "  insert CPU s by node: "
+        + ", ".join(f"{i}: {cpu:.2f}" for i, cpu in enumerate(by_node[:-1]))
+        + f"; the bench's FCP client {by_node[-1]:.2f}"
     )
 
     # Raw inserts: 32 KiB files, uncompressed, are one data block plus one small
