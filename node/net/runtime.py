@@ -24,13 +24,13 @@ than the probe it carries (~100 µs of CPU against a few µs):
   list that asked for it has been carried out, as if it had come back later,
   so the core sees actions carried out in the order it returned them.
 - The other lookups of one loop turn go to the store in one ``get_many``.
-- ``StoreBlock`` (fire and forget) is gathered per area while an action list
-  is carried out and handed to the store's writer in one ``put_soon`` per area
-  at its end: no thread hop, no task; the writer verifies, seals and
-  group-commits it with whatever else is queued. Blocks for the cache (data
-  passing through) wait up to :data:`CACHE_WRITE_DELAY` for more to share
-  their commit. Until the commit, the block is in ``_writing``, where lookups
-  find it.
+- ``StoreBlock`` (fire and forget) is gathered per area and handed to the
+  store's writer in one ``put_soon`` per area: no thread hop, no task; the
+  writer verifies, seals and group-commits it with whatever else is queued.
+  Blocks for either area wait up to :data:`WRITE_DELAY` for more to share
+  their commit (a commit costs a thread wake-up each way, about as much as
+  the blocks it writes). Until the commit, the block is in ``_writing``,
+  where lookups find it.
 
 Sends are sealed straight onto the links (:meth:`Link.send_now`), without a
 task in between, and flushed, one write per link, once an action list has been
@@ -125,14 +125,19 @@ WRITE_BATCH = 16
 """Most queued messages the writer joins into one socket write: 16 block
 messages are ~512 KiB, so a backlog costs one write without one huge buffer."""
 
-CACHE_WRITE_DELAY = 0.05
-"""Seconds a block for the cache may wait to share a group commit with those after
-it. A relay forwards the block at once; only its own later lookups could want it,
-and they find it in memory meanwhile. A group commit costs about as much per
-commit (a thread wake-up each way, a transaction) as per block."""
+WRITE_DELAY = 0.05
+"""Seconds a block to keep (in the store or the cache area) may wait to share a
+group commit with those after it. A group commit costs about as much per commit
+(a thread wake-up each way, a transaction) as per block: in the six-node insert
+bench a commit per inserted block was a fifth of a relay's CPU. Nothing waits
+for the commit: the core has already replied (an insert's ``InsertReply`` never
+promised a commit, only that this node keeps the block), the block is passed on
+at once, and lookups find it in memory meanwhile. Stopping the node writes what
+waits; only a crash within this window loses it, as a crash before the commit
+always could."""
 
-CACHE_WRITE_BATCH = 64
-"""Cache blocks (2 MiB) after which they go to the writer without waiting."""
+WRITE_BATCH_BLOCKS = 64
+"""Blocks waiting (2 MiB) after which they go to the writer without waiting."""
 
 MAX_FAULTS = 3
 """Protocol or crypto failures from one identity before it is shunned."""
@@ -272,9 +277,9 @@ class NodeRuntime:
         self._writing: dict[bytes, Block] = {}
         self._answers: list[tuple[LookupBlock, Block | None]] = []  # answered, not yet fed back
         self._lookup_thread: LookupThread[LookupBlock] | None = None  # while the store is open
-        self._to_store: dict[StoreArea, list[Block]] = {}  # for put_soon at the end of _apply
-        self._cache_pending: list[Block] = []  # cache writes waiting to share a commit
-        self._cache_timer: asyncio.TimerHandle | None = None
+        self._to_store: dict[StoreArea, list[Block]] = {}  # waiting to share a commit
+        self._to_store_count = 0  # blocks in _to_store
+        self._write_timer: asyncio.TimerHandle | None = None  # hands _to_store to the writer
         self._unflushed: set[_PeerConn] = set()  # links with sealed messages not yet written
         self._flush_soon = False  # a _flush_links is scheduled for the end of this loop turn
         self._clock: Callable[[], float] = anyio.current_time  # the event loop's, once running
@@ -343,7 +348,7 @@ class NodeRuntime:
             with anyio.CancelScope(shield=True):
                 self._save_state()
                 self._save_opennet_peers(force=True)
-                self._flush_cache()
+                self._write_stores()
                 reader, self._lookup_thread = self._lookup_thread, None
                 if reader is not None:
                     reader.close()
@@ -745,34 +750,29 @@ class NodeRuntime:
         # arrives right after an insert must not miss it.
         self._writing.setdefault(block.routing_key, block)
         self._to_store.setdefault(area, []).append(block)
+        self._to_store_count += 1
 
     def _flush_stores(self) -> None:
-        """Hand the blocks gathered by one ``_apply`` to the store's writer, one batch per area.
-
-        Blocks for the store area go at once. Blocks for the cache (data passing
-        through) wait up to :data:`CACHE_WRITE_DELAY` to share a group commit with
-        the ones that follow: lookups find them in ``_writing`` meanwhile, and nobody
-        waits for a cache write.
+        """Called once an action list has been carried out: hand the blocks waiting
+        to the store's writer once :data:`WRITE_BATCH_BLOCKS` have gathered, else
+        within :data:`WRITE_DELAY`, so that they share a group commit. Lookups find
+        them in ``_writing`` meanwhile, and nobody waits for the write.
         """
+        if self._to_store_count >= WRITE_BATCH_BLOCKS:
+            self._write_stores()
+        elif self._write_timer is None and self._to_store_count:
+            loop = asyncio.get_running_loop()
+            self._write_timer = loop.call_later(WRITE_DELAY, self._write_stores)
+
+    def _write_stores(self) -> None:
+        """Hand every block waiting to the writer: one ``put_soon`` per area."""
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         batches, self._to_store = self._to_store, {}
-        cache = batches.pop(StoreArea.CACHE, None)
+        self._to_store_count = 0
         for area, blocks in batches.items():
             self._put_soon(area, blocks)
-        if cache:
-            self._cache_pending.extend(cache)
-            if len(self._cache_pending) >= CACHE_WRITE_BATCH:
-                self._flush_cache()
-            elif self._cache_timer is None:
-                loop = asyncio.get_running_loop()
-                self._cache_timer = loop.call_later(CACHE_WRITE_DELAY, self._flush_cache)
-
-    def _flush_cache(self) -> None:
-        if self._cache_timer is not None:
-            self._cache_timer.cancel()
-            self._cache_timer = None
-        blocks, self._cache_pending = self._cache_pending, []
-        if blocks:
-            self._put_soon(StoreArea.CACHE, blocks)
 
     def _put_soon(self, area: StoreArea, blocks: list[Block]) -> None:
         try:
@@ -794,8 +794,7 @@ class NodeRuntime:
             # still, one bad block must not cost the others their place.
             for block in blocks:
                 self._writing.setdefault(block.routing_key, block)
-                self._to_store.setdefault(area, []).append(block)
-                self._flush_stores()
+                self._put_soon(area, [block])
         elif isinstance(outcome, StoreError):
             if not isinstance(outcome, RejectedBlock):
                 self._store_failing_until = anyio.current_time() + STORE_FAILING_SECONDS

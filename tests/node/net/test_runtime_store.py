@@ -1,7 +1,7 @@
 """How the runtime reaches the datastore: misses answered without a thread hop,
 lookups queued together read in one ``get_many`` on the lookup thread, the
-stores an action list asks for handed to the store's writer in one ``put_soon``
-per area.
+stores the core asks for gathered (for either area) to share a commit and handed
+to the store's writer in one ``put_soon`` per area.
 
 One real ``NodeRuntime`` with no peers (a darknet node with no friends): every
 request ends at it, so each fetch is exactly one local lookup. The stores a
@@ -20,7 +20,7 @@ import pytest
 from crypto.blocks import Block, KeyKind
 from crypto.keys import insert_chk
 from node.core import Area, Outcome, StoreBlock
-from node.net.runtime import CACHE_WRITE_BATCH, FetchResult, NodeRuntime
+from node.net.runtime import WRITE_BATCH_BLOCKS, FetchResult, NodeRuntime
 from store import Area as StoreArea
 from store import AsyncBlockStore
 from store.async_store import PutCallback
@@ -114,16 +114,20 @@ async def test_stores_are_batched_and_lookups_see_them_before_they_commit(
         store = node.store
         counting = Counting(store, monkeypatch)
         counting.hold = True
-        # What the core asks of a node keeping inserted blocks (fire and forget).
+        # What the core asks of a node keeping inserted blocks (fire and forget):
+        # they wait for more to share their commit.
         node._apply([StoreBlock(block=block, area=Area.STORE) for block in inserted[:10]])
-        assert counting.puts == [10]  # one batch for the whole action list
+        assert counting.puts == []
         # A reader with more messages in hand defers its stores to the next _apply.
         node._apply(
             [StoreBlock(block=block, area=Area.STORE) for block in inserted[10:]], flush=False
         )
-        assert counting.puts == [10]
         node._apply([])
-        assert counting.puts == [10, 6]
+        assert counting.puts == []
+        with anyio.fail_after(10):
+            while not counting.puts:
+                await anyio.sleep(0.01)
+        assert counting.puts == [16]  # one batch for all of them
         # Not yet handed to the writer: lookups find them in _writing, not the store.
         assert not any(store.might_contain(b.routing_key) for b in inserted)
         found = await fetch_all(node, [b.routing_key for b in inserted])
@@ -140,33 +144,38 @@ async def test_stores_are_batched_and_lookups_see_them_before_they_commit(
         assert stats.store.blocks == len(inserted)
 
 
-async def test_cache_writes_wait_to_share_a_commit(
+async def test_writes_wait_to_share_a_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    passing = blocks(CACHE_WRITE_BATCH + 3, "passing")
+    passing = blocks(WRITE_BATCH_BLOCKS + 3, "passing")
+    kept = blocks(2, "kept")
     node = NodeRuntime(settings(tmp_path / "n", opennet=False), rng=random.Random(4))
     async with running(node):
         assert node.store is not None
         counting = Counting(node.store, monkeypatch)
         # What the core asks of a relay caching blocks on the way back: they wait
         # for more, and lookups find them meanwhile.
+        # (and of a sink keeping inserted blocks, in between).
         for block in passing[:3]:
             node._apply([StoreBlock(block=block, area=Area.CACHE)])
+        for block in kept:
+            node._apply([StoreBlock(block=block, area=Area.STORE)])
         assert counting.puts == []
-        found = await fetch_all(node, [b.routing_key for b in passing[:3]])
-        assert [r.block for r in found] == passing[:3]
-        # They go once the delay is over, all in one batch ...
+        found = await fetch_all(node, [b.routing_key for b in passing[:3] + kept])
+        assert [r.block for r in found] == passing[:3] + kept
+        # They go once the delay is over, all at once: one batch per area ...
         with anyio.fail_after(10):
             while node._writing:
                 await anyio.sleep(0.01)
-        assert counting.puts == [3]
+        assert sorted(counting.puts) == [2, 3]
         # ... or at once when a full batch has gathered.
         node._apply([StoreBlock(block=block, area=Area.CACHE) for block in passing[3:]])
-        assert counting.puts == [3, CACHE_WRITE_BATCH]
+        assert sorted(counting.puts) == [2, 3, WRITE_BATCH_BLOCKS]
         with anyio.fail_after(10):
             while node._writing:
                 await anyio.sleep(0.01)
-        assert (await node.store.stats()).cache.blocks == len(passing)
+        stats = await node.store.stats()
+        assert (stats.cache.blocks, stats.store.blocks) == (len(passing), len(kept))
 
 
 async def test_a_rejected_batch_is_retried_block_by_block(
