@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         "--anneal-rounds",
         type=int,
         default=0,
-        help="darknet, swapchain: the first rounds anneal (swap_beta 0.2 -> 1; not what a "
-        "real node does, see specs/routing.md)",
+        help="darknet: the nodes' Config.anneal_walks (each cools from beta 0.2 to 1 over "
+        "that many of its walks, as real nodes do over 600); swapchain: the same schedule",
     )
     ap.add_argument("--walk-hops", type=int, default=10, help="swapchain: swap walk length")
     ap.add_argument("--route", action="store_true", help="swapchain: run the workload after")

@@ -34,6 +34,8 @@ MAX_REF = 4096
 """A signed noderef (identity key, addresses, location, signature) fits in 4 KiB."""
 MAX_SWAP_PEERS = 64
 """Most neighbour locations in a swap message; larger tables send a sample."""
+MIN_SWAP_BETA = 0.1
+"""The hottest swap rule a message may ask for (β = 0 would accept any swap)."""
 MAX_SINKS = 15
 """Most sinks an insert can count (``Config.insert_sinks`` is far below)."""
 KIND_MIN, KIND_MAX = 1, 2  # crypto.blocks.KeyKind: CHK = 1, SSK = 2
@@ -74,6 +76,11 @@ def _check_block(kind: object, routing_key: object, data: object) -> None:
 def _check_ref(ref: object) -> None:
     if type(ref) is not bytes or not 0 < len(ref) <= MAX_REF:
         raise _bad(f"a node reference is 1..{MAX_REF} bytes")
+
+
+def _check_beta(beta: object) -> None:
+    if type(beta) is not float or not MIN_SWAP_BETA <= beta <= 1.0:
+        raise _bad(f"a swap's beta must be a float in [{MIN_SWAP_BETA}, 1], got {beta!r}")
 
 
 def _check_locations(locs: object) -> None:
@@ -323,6 +330,7 @@ class SwapRequest:
     location: float
     peer_locations: tuple[float, ...] = field(metadata={"max": MAX_SWAP_PEERS})
     nonce: int = field(metadata=_UID)
+    beta: float = 1.0
 
     def __post_init__(self) -> None:
         _check_uid(self.uid)
@@ -330,6 +338,7 @@ class SwapRequest:
         _check_location(self.location)
         _check_locations(self.peer_locations)
         _check_uid(self.nonce)
+        _check_beta(self.beta)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -341,12 +350,14 @@ class SwapReply:
     location: float
     peer_locations: tuple[float, ...] = field(metadata={"max": MAX_SWAP_PEERS})
     nonce: int = field(metadata=_UID)
+    beta: float = 1.0
 
     def __post_init__(self) -> None:
         _check_uid(self.uid)
         _check_location(self.location)
         _check_locations(self.peer_locations)
         _check_uid(self.nonce)
+        _check_beta(self.beta)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -142,6 +142,7 @@ class Node:
         "ref",
         "rng",
         "swap_lock",
+        "swap_walks",
         "swaps",
         "swaps_committed",
         "swaps_done",
@@ -187,6 +188,7 @@ class Node:
         self.swap_lock: swapping.Lock | None = None
         self.swaps_committed: dict[int, PeerId] = {}
         self.swaps_done = 0
+        self.swap_walks = 0  # swap walks this node started (its annealing clock)
         self.failures = FailureTable(self.config.failure_table_ttl, self.config.failure_table_size)
         self._fold = FoldRef(ref=ref, location=location)
         # Friend-of-a-friend routing (darknet): our peers' peers' locations count.
@@ -327,6 +329,13 @@ class Node:
         return swapping.start(self, now)
 
     # --- helpers for the state machine modules --------------------------------
+
+    def swap_beta(self) -> float:
+        """This node's swap rule now: hot at first, Sandberg's after ``anneal_walks``."""
+        cfg = self.config
+        if cfg.anneal_walks <= 0 or self.swap_walks >= cfg.anneal_walks:
+            return 1.0
+        return cfg.anneal_beta0 + (1.0 - cfg.anneal_beta0) * self.swap_walks / cfg.anneal_walks
 
     def new_uid(self) -> int:
         uid = self.rng.getrandbits(64)

@@ -103,6 +103,7 @@ class Swap:
     """One swap walk in flight at this node (as initiator or relay)."""
 
     __slots__ = (
+        "beta",
         "deadline",
         "downstream",
         "location",
@@ -123,7 +124,9 @@ class Swap:
         peer_locations: tuple[float, ...] = (),
         nonce: int = 0,
         request: SwapRequest | None = None,
+        beta: float = 1.0,
     ) -> None:
+        self.beta = beta
         self.request = request
         self.upstream = upstream
         self.downstream = downstream
@@ -169,8 +172,8 @@ def should_swap(
 ) -> bool:
     """Sandberg's Metropolis–Hastings rule (see the module comment).
 
-    ``beta`` (``Config.swap_beta``) raises the acceptance ratio of a worse swap
-    to that power; 1 is Sandberg's rule, below 1 is a hotter (annealing) rule."""
+    ``beta`` raises the acceptance ratio of a worse swap to that power; 1 is
+    Sandberg's rule, below 1 is a hotter (annealing) rule (``Config.anneal_walks``)."""
     before = log_product(a, a_peers, b) + log_product(b, b_peers, a)
     after = log_product(b, a_peers, b) + log_product(a, b_peers, a)
     if after <= before:
@@ -221,10 +224,17 @@ def start(node: Node, now: float) -> list[Action]:
     nonce = node.new_uid()
     locs = peer_sample(node)
     deadline = now + node.config.swap_timeout
-    node.swaps[uid] = Swap(None, first, deadline, node.location, locs, nonce)
+    beta = node.swap_beta()
+    node.swap_walks += 1
+    node.swaps[uid] = Swap(None, first, deadline, node.location, locs, nonce, beta=beta)
     node.own_swap = uid
     msg = SwapRequest(
-        uid=uid, htl=node.config.swap_htl, location=node.location, peer_locations=locs, nonce=nonce
+        uid=uid,
+        htl=node.config.swap_htl,
+        location=node.location,
+        peer_locations=locs,
+        nonce=nonce,
+        beta=beta,
     )
     return [Send(peer=first, message=msg), SetTimer(at=deadline, token=uid)]
 
@@ -256,6 +266,7 @@ def on_swap_request(node: Node, peer: PeerId, msg: SwapRequest, now: float) -> l
         location=msg.location,
         peer_locations=msg.peer_locations,
         nonce=msg.nonce,
+        beta=msg.beta,
     )
     return [Send(peer=nxt, message=fwd), SetTimer(at=deadline, token=uid)]
 
@@ -265,10 +276,12 @@ def endpoint(node: Node, peer: PeerId, msg: SwapRequest, now: float) -> list[Act
     nonce = node.new_uid()
     mine = node.location
     locs = peer_sample(node)
-    reply = SwapReply(uid=msg.uid, location=mine, peer_locations=locs, nonce=nonce)
+    beta = node.swap_beta()
+    reply = SwapReply(uid=msg.uid, location=mine, peer_locations=locs, nonce=nonce, beta=beta)
     actions: list[Action] = [Send(peer=peer, message=reply)]
     coin = coin_of(msg.nonce, nonce)
-    if should_swap(msg.location, msg.peer_locations, mine, locs, coin, node.config.swap_beta):
+    # The colder end's rule: an ordered node is never talked into a hot swap.
+    if should_swap(msg.location, msg.peer_locations, mine, locs, coin, max(msg.beta, beta)):
         deadline = now + hold_time(node)
         node.swap_lock = Lock(msg.uid, peer, msg.location, deadline)
         actions.append(SetTimer(at=deadline, token=msg.uid))
@@ -285,7 +298,8 @@ def on_swap_reply(node: Node, peer: PeerId, msg: SwapReply, now: float) -> list[
         return [Send(peer=sw.upstream, message=msg), SetTimer(at=sw.deadline, token=msg.uid)]
     a, b = sw.location, msg.location
     coin = coin_of(sw.nonce, msg.nonce)
-    if not should_swap(a, sw.peer_locations, b, msg.peer_locations, coin, node.config.swap_beta):
+    beta = max(sw.beta, msg.beta)  # the same rule the endpoint applied
+    if not should_swap(a, sw.peer_locations, b, msg.peer_locations, coin, beta):
         del node.swaps[msg.uid]
         node.own_swap = None
         return []

@@ -144,11 +144,15 @@ def build(p: Params, *, ideal: bool = False) -> SimNetwork:
         net = SimNetwork(seed=p.seed, opennet=True, config=p.config)
         grow_opennet(net, p.nodes)
         return net
-    net = SimNetwork(seed=p.seed, opennet=False, config=p.config)
+    # The simulator anneals only when asked (``anneal_rounds``, as the nodes'
+    # Config.anneal_walks): a network measured before it has cooled is measured
+    # hot, so a short run of the production schedule would mislead.
+    config = replace(p.config or Config(), anneal_walks=p.anneal_rounds)
+    net = SimNetwork(seed=p.seed, opennet=False, config=config)
     build_darknet(net, p.nodes, ideal=ideal, graph_seed=p.seed ^ 0x5EED)
     net.run()  # the friends' first location updates (FOAF), before anything else
     if not ideal:
-        swap(net, p.swap_rounds, anneal=p.anneal_rounds)
+        swap(net, p.swap_rounds)
     return net
 
 
@@ -157,37 +161,21 @@ SWAPS_PER_SECOND = 50.0
 ~0.5 s; a node busy with its own walk rejects others, so few walks may overlap."""
 
 
-ANNEAL_BETA0 = 0.2
-"""``Config.swap_beta`` of the first annealed swap round; it rises linearly to 1."""
-
-
-def swap(net: SimNetwork, rounds: int, *, anneal: int = 0, done: int = 0) -> None:
+def swap(net: SimNetwork, rounds: int) -> None:
     """Every live node starts one swap walk per round, for ``rounds`` rounds.
 
-    With ``anneal``, rounds ``done .. anneal - 1`` (counted over the network's
-    life: ``done`` rounds came before) run with ``Config.swap_beta`` rising from
-    ``ANNEAL_BETA0`` to 1, set on every node at once; each such round runs until
-    no swap is in flight, so both ends of every walk decide with the same beta.
+    Nodes anneal by their own ``Config.anneal_walks`` schedule (each walk they
+    start is one step of it), as real nodes do; the two ends of a walk agree on
+    the colder rule through the swap messages.
     """
     rng = net.rng
     n = len(net.nodes)
     interval = n / SWAPS_PER_SECOND
-    for k in range(done, done + rounds):
-        hot = k < anneal
-        if hot:
-            beta = ANNEAL_BETA0 + (1.0 - ANNEAL_BETA0) * k / anneal
-            cfg = replace(net.config, swap_beta=beta)
-            for node in net.nodes:
-                node.config = cfg
+    for _ in range(rounds):
         t = net.now
         for i in range(n):
             net.call_at(t + rng.random() * interval, net.start_swap, i)
-        if hot:
-            net.run()
-            for node in net.nodes:
-                node.config = net.config
-        else:
-            net.run(until=t + interval)
+        net.run(until=t + interval)
     net.run()
 
 
@@ -325,7 +313,7 @@ def swap_checkpoints(p: Params, rounds: list[int]) -> Iterator[dict[str, Any]]:
     ideal, _ = measure(Params(**{**param_fields(p), "churn": None}), ideal=True)
     done = 0
     for r in sorted(rounds):
-        swap(base, r - done, anneal=p.anneal_rounds, done=done)
+        swap(base, r - done)
         done = r
         at = Params(**{**param_fields(p), "swap_rounds": r})
         result, _ = measure(at, net=copy.deepcopy(base))

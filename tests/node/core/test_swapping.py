@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from node.core import LocationChanged
+import random
+
+import pytest
+
+from node.core import Config, LocationChanged, Send
+from node.core.errors import RemoteProtocolError
 from node.core.messages import LocationUpdate, SwapReply, SwapRequest
+from node.core.node import Node
 from node.core.swapping import coin_of, should_swap
 from tests.node.core.helpers import MiniNet, pid
 
@@ -62,3 +68,65 @@ def test_a_swap_walk_ends_consistently_and_peers_learn_new_locations() -> None:
     changes = [r for r in net.log if isinstance(r.action, LocationChanged)]
     assert len(changes) == sum(1 for r in net.log if isinstance(r.action, LocationChanged))
     assert net.sent(LocationUpdate) or not changes
+
+
+def test_a_node_cools_from_beta0_to_sandbergs_rule_over_its_walks() -> None:
+    node = Node(
+        location=0.5,
+        ref=b"me",
+        rng=random.Random(1),
+        config=Config(anneal_walks=10, anneal_beta0=0.2),
+        opennet=False,
+    )
+    assert node.swap_beta() == pytest.approx(0.2)
+    node.peer_connected(pid(1), b"r1", 0.1, 0.0)
+    sent = [a.message for a in node.start_swap(0.0) if isinstance(a, Send)]
+    assert [type(m) for m in sent] == [SwapRequest]
+    assert sent[0].beta == pytest.approx(0.2)  # type: ignore[union-attr]
+    assert node.swap_walks == 1
+    node.swap_walks = 5
+    assert node.swap_beta() == pytest.approx(0.6)
+    node.swap_walks = 10
+    assert node.swap_beta() == 1.0
+    cold = Node(location=0.5, ref=b"c", rng=random.Random(1), config=Config(anneal_walks=0))
+    assert cold.swap_beta() == 1.0
+
+
+def test_the_endpoint_answers_with_its_beta_and_decides_by_the_colder_one() -> None:
+    hot_differs = 0
+    for seed in range(300):
+        rng = random.Random(seed)
+        endpoint = Node(
+            location=rng.random(),
+            ref=b"b",
+            rng=random.Random(seed),
+            config=Config(anneal_walks=0),  # cold: beta 1
+            opennet=False,
+        )
+        for i in range(3):
+            endpoint.peer_connected(pid(i), b"r%d" % i, rng.random(), 0.0)
+        a_loc = rng.random()
+        a_peers = tuple(rng.random() for _ in range(3))
+        request = SwapRequest(
+            uid=seed + 1,
+            htl=1,
+            location=a_loc,
+            peer_locations=a_peers,
+            nonce=rng.getrandbits(64),
+            beta=0.1,
+        )
+        actions = endpoint.receive(pid(0), request, 0.0)
+        reply = next(a.message for a in actions if isinstance(a, Send))
+        assert isinstance(reply, SwapReply) and reply.beta == 1.0
+        coin = coin_of(request.nonce, reply.nonce)
+        b_loc, b_peers = reply.location, reply.peer_locations
+        cold = should_swap(a_loc, a_peers, b_loc, b_peers, coin, 1.0)
+        assert (endpoint.swap_lock is not None) == cold
+        hot_differs += should_swap(a_loc, a_peers, b_loc, b_peers, coin, 0.1) != cold
+    assert hot_differs > 0  # the initiator's hot beta would have changed some answers
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.05, 1.5, 1])
+def test_a_swap_message_with_a_beta_out_of_range_is_refused(beta: object) -> None:
+    with pytest.raises(RemoteProtocolError):
+        SwapReply(uid=1, location=0.5, peer_locations=(), nonce=2, beta=beta)  # type: ignore[arg-type]

@@ -63,16 +63,18 @@ def test_darknet_swapping_orders_locations_and_routes() -> None:
 
 
 def test_annealed_swapping_stays_atomic() -> None:
-    # swap_beta changes only between rounds with no walk in flight, so both ends
-    # of every swap decide alike and the location multiset is kept exactly.
+    # Each node cools on its own schedule and walks overlap, so the two ends of a
+    # swap often differ in beta: the messages carry both and each end applies
+    # the colder, so they decide alike and the location multiset is kept exactly.
     p = Params(nodes=200, requests=1, seed=3, mode="darknet", swap_rounds=15, anneal_rounds=10)
     net = build(p)
     start = build(Params(**{**param_fields(p), "swap_rounds": 0}))
     assert sorted(n.location for n in net.nodes) == sorted(n.location for n in start.nodes)
     assert sum(node.swaps_done for node in net.nodes) > 200
+    assert sum(node.swap_walks for node in net.nodes) >= 12 * len(net.nodes)  # few skipped
     for node in net.nodes:
         assert node.swaps == {} and node.own_swap is None and node.swap_lock is None
-        assert node.config.swap_beta == 1.0
+        assert node.swap_beta() == 1.0 or node.swap_walks < 10  # cooled after 10 walks
         for peer_id, peer in node.peers.by_id.items():
             assert peer.location == net.nodes[net.index[peer_id]].location
 
