@@ -20,6 +20,9 @@ Theory of operation (``specs/store.md`` holds the normative layout):
   or removed, under the lock, undone if the transaction rolls back. It lets
   :meth:`BlockStore.might_contain` answer "not here" without the lock or the
   database: one keyed hash and one set probe.
+  A put of a key it does not hold inserts without probing the file first
+  (``ON CONFLICT DO NOTHING``: if the index was wrong, the put falls back to
+  the probe, so a wrong index costs a probe, never a failed put).
 
 One ``BlockStore`` owns its file (exclusive locking) and is safe to call from
 several threads; calls are serialised by one lock.
@@ -71,6 +74,7 @@ MMAP_SIZE = 1 << 31
 # evicts one CHK or up to 28 SSKs; a batch covers the common case in one query.
 EVICTION_BATCH = 16
 _SELECT_RECORD = "SELECT id, record FROM blocks WHERE row_id = ?"
+_INSERT_NEW_BLOCK = "INSERT INTO blocks (row_id, record) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 
 def _create_v1(connection: sqlite3.Connection) -> None:
@@ -122,6 +126,23 @@ def _allow_suite_3(connection: sqlite3.Connection) -> None:
     del connection
 
 
+def _placement_indexes_per_area(connection: sqlite3.Connection) -> None:
+    """Version 5: each area's eviction index covers that area's rows only (partial indexes).
+
+    The cache evicts by ``seq`` alone and the store by ``bucket`` (ties by seq,
+    which SQLite sorts per bucket), so each put now adds one index entry instead
+    of two, and an LRU mark on a store-area block moves no index entry at all.
+    Drop and re-create: one scan of the small ``placement`` rows, no record is
+    read (``specs/store.md`` §Schema versions).
+    """
+    sql_steps(
+        "DROP INDEX placement_lru",
+        "DROP INDEX placement_far",
+        "CREATE INDEX placement_lru ON placement (seq) WHERE area = 2",  # the cache
+        "CREATE INDEX placement_far ON placement (bucket) WHERE area = 1",  # the store
+    )(connection)
+
+
 DATASTORE_SCHEMA = Schema(
     name="datastore",
     application_id=APPLICATION_ID,
@@ -130,6 +151,7 @@ DATASTORE_SCHEMA = Schema(
         Migration(2, "records may be sealed with AEGIS-256 (suite 2)", _allow_suite_2),
         Migration(3, "placement_far without seq: cheaper LRU marks", _far_index_by_bucket),
         Migration(4, "records are sealed with AEGIS-128L (suite 3)", _allow_suite_3),
+        Migration(5, "one eviction index per area (partial indexes)", _placement_indexes_per_area),
     ),
     damaged_hint=(
         " (the datastore only holds copies of network data: a fresh, empty one loses nothing"
@@ -177,6 +199,7 @@ class BlockStore:
         self._path = path
         self._lock = threading.Lock()
         self._usage = {area: _Usage() for area in Area}
+        self._limits = {area: config.limit(area) for area in Area}
         self._touched: dict[int, int] = {}
         self._seq = 0
         self._hits = self._misses = self._evictions = self._collisions = self._dropped = 0
@@ -240,8 +263,9 @@ class BlockStore:
             RejectedBlock: a block failed verification (the message says which).
         """
         sealed = self.prepare_many(blocks)
+        area = Area(area)
         with self._lock, self._write() as connection:
-            return [self._put_one(connection, item, Area(area)) for item in sealed]
+            return [self._put_one(connection, item, area) for item in sealed]
 
     def prepare_many(self, blocks: Iterable[Block]) -> list[Prepared]:
         """Verify and seal blocks for a later :meth:`write_prepared` (no database access).
@@ -268,7 +292,12 @@ class BlockStore:
             if row is None:
                 self._misses += 1
                 return None
-            self._count_hits((row[0],))
+            # _count_hits for one row, inlined: this is the hottest path.
+            self._hits += 1
+            self._seq += 1
+            self._touched[row[0]] = self._seq
+            if len(self._touched) >= TOUCH_FLUSH_THRESHOLD:
+                self._flush_marks()
         try:
             return unseal(salt, row_key, routing_key, row[1])
         except DamagedRecord as exc:
@@ -396,19 +425,33 @@ class BlockStore:
     # -- inside a write transaction -------------------------------------------
 
     def _put_one(self, connection: sqlite3.Connection, item: Prepared, area: Area) -> PutResult:
+        if item.row_id not in self._present:
+            # Not held as far as the presence index knows: insert without a probe.
+            # ON CONFLICT makes a wrong index cost a probe below, never a failed put.
+            cursor = connection.execute(_INSERT_NEW_BLOCK, (item.row_id, item.record))
+            if cursor.rowcount == 1:
+                return self._place(connection, item, area, cursor.lastrowid)
         row = connection.execute(
             "SELECT b.id, p.area FROM blocks AS b JOIN placement AS p ON p.id = b.id"
             " WHERE b.row_id = ?",
             (item.row_id,),
         ).fetchone()
         if row is not None:
+            if item.row_id not in self._present:  # the index missed a held row: repair it
+                self._present.add(item.row_id)
+                self._undo.append((item.row_id, True))
             existing = self._existing(connection, row[0], item)
             if existing is not None:
                 return self._put_over(connection, row[0], Area(row[1]), existing, item, area)
         cursor = connection.execute(
             "INSERT INTO blocks (row_id, record) VALUES (?, ?)", (item.row_id, item.record)
         )
-        row_number = cursor.lastrowid
+        return self._place(connection, item, area, cursor.lastrowid)
+
+    def _place(
+        self, connection: sqlite3.Connection, item: Prepared, area: Area, row_number: int | None
+    ) -> PutResult:
+        """Add the placement row of a block just inserted into ``blocks``, then evict."""
         assert row_number is not None
         self._present.add(item.row_id)
         self._undo.append((item.row_id, True))
@@ -472,7 +515,9 @@ class BlockStore:
 
     def _evict(self, connection: sqlite3.Connection, area: Area, keep: int | None) -> int:
         """Evict from ``area`` until it is within its limit, never row ``keep``."""
-        usage, limit = self._usage[area], self._config.limit(area)
+        usage, limit = self._usage[area], self._limits[area]
+        if usage.bytes <= limit:
+            return 0
         evicted = 0
         while usage.bytes > limit:
             batch = [
@@ -546,8 +591,12 @@ class BlockStore:
         for row_number in row_numbers:
             self._touch(row_number)
         if len(self._touched) >= TOUCH_FLUSH_THRESHOLD:
-            with self._write(durable=False):
-                pass
+            self._flush_marks()
+
+    def _flush_marks(self) -> None:
+        """Write the pending last-use marks in a transaction of their own (no fsync)."""
+        with self._write(durable=False):
+            pass
 
     def _forget_hits(self, damaged: dict[int, str], hits: int | None = None) -> None:
         """Turn the hits on damaged rows into misses, and drop the rows."""
@@ -590,9 +639,9 @@ class BlockStore:
         the WAL covers them anyway.
         """
         connection = self._open()
-        saved = {area: _Usage(u.blocks, u.bytes) for area, u in self._usage.items()}
+        saved = [(usage.blocks, usage.bytes) for usage in self._usage.values()]
         relax = not durable and self._config.synchronous is not Synchronous.NORMAL
-        with self._database_errors():
+        try:
             if relax:
                 connection.execute("PRAGMA synchronous = NORMAL")
             try:
@@ -610,13 +659,16 @@ class BlockStore:
                 except BaseException:
                     if connection.in_transaction:
                         connection.execute("ROLLBACK")
-                    self._usage = saved
+                    for usage, (blocks, size) in zip(self._usage.values(), saved, strict=True):
+                        usage.blocks, usage.bytes = blocks, size
                     self._undo_index()
                     raise
                 self._undo.clear()
             finally:
                 if relax:
                     connection.execute(f"PRAGMA synchronous = {self._config.synchronous.value}")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
 
     @contextmanager
     def _database_errors(self) -> Iterator[None]:
@@ -663,16 +715,12 @@ class BlockStore:
             self._present = {
                 bytes(key) for (key,) in connection.execute("SELECT row_id FROM blocks")
             }
-            for area, blocks, size in connection.execute(
-                "SELECT area, count(*), total(size) FROM placement GROUP BY area"
+            for area, blocks, size, seq in connection.execute(
+                "SELECT area, count(*), total(size), max(seq) FROM placement GROUP BY area"
             ):
                 if area in Area._value2member_map_:
                     self._usage[Area(area)] = _Usage(blocks, int(size))
-            for area in Area:
-                (seq,) = connection.execute(
-                    "SELECT max(seq) FROM placement WHERE area = ?", (area,)
-                ).fetchone()
-                self._seq = max(self._seq, seq or 0)
+                    self._seq = max(self._seq, seq or 0)
 
 
 def _load_salt(connection: sqlite3.Connection, path: Path) -> bytes:

@@ -5,7 +5,7 @@ routing key; ``specs/store.md`` §Location buckets explains why no more). The
 store area evicts the block whose bucket centre is farthest from the node's
 location, ties least-recently-used first. The farthest point from the node is
 its antipode, so victims are found by walking the ``placement_far`` index
-(area, bucket) outward from the antipode's bucket in both directions and
+(bucket, store rows only) outward from the antipode's bucket in both directions and
 merging the two walks: each walk is already ordered by distance, so the
 nearest-to-the-antipode rows overall are among the first ``n`` of either walk.
 SQLite orders the rows within a bucket by seq as it goes (a bucket holds few
@@ -47,12 +47,17 @@ def antipode_bucket(location: float) -> int:
     return int(normalize(location + 0.5) * BUCKETS) % BUCKETS
 
 
-_COLUMNS = "SELECT id, bucket, seq, size FROM placement WHERE area = ?"
-_UP_FROM = f"{_COLUMNS} AND bucket >= ? ORDER BY bucket, seq LIMIT ?"
-_UP_WRAPPED = f"{_COLUMNS} AND bucket < ? ORDER BY bucket, seq LIMIT ?"
-_DOWN_FROM = f"{_COLUMNS} AND bucket < ? ORDER BY bucket DESC, seq LIMIT ?"
-_DOWN_WRAPPED = f"{_COLUMNS} AND bucket >= ? ORDER BY bucket DESC, seq LIMIT ?"
-_OLDEST = f"{_COLUMNS} ORDER BY seq LIMIT ?"
+# The area is written into each query, not bound: SQLite may use a partial
+# index (``placement_far`` holds store rows only, ``placement_lru`` cache rows
+# only) only for a query whose WHERE clause implies the index's, so the plan
+# must not hang on a bound value (``specs/store.md`` §Schema).
+_COLUMNS = "SELECT id, bucket, seq, size FROM placement WHERE area = "
+_STORE = f"{_COLUMNS}{int(Area.STORE)}"
+_UP_FROM = f"{_STORE} AND bucket >= ? ORDER BY bucket, seq LIMIT ?"
+_UP_WRAPPED = f"{_STORE} AND bucket < ? ORDER BY bucket, seq LIMIT ?"
+_DOWN_FROM = f"{_STORE} AND bucket < ? ORDER BY bucket DESC, seq LIMIT ?"
+_DOWN_WRAPPED = f"{_STORE} AND bucket >= ? ORDER BY bucket DESC, seq LIMIT ?"
+_OLDEST = f"{_COLUMNS}{int(Area.CACHE)} ORDER BY seq LIMIT ?"
 
 
 def victims(
@@ -60,14 +65,14 @@ def victims(
 ) -> list[Candidate]:
     """Up to ``count`` rows of ``area`` in the order they should be evicted."""
     if area is Area.CACHE:
-        return _fetch(connection, _OLDEST, (area, count))
+        return _fetch(connection, _OLDEST, (count,))
     antipode = antipode_bucket(location)
-    up = _fetch(connection, _UP_FROM, (area, antipode, count))
+    up = _fetch(connection, _UP_FROM, (antipode, count))
     if len(up) < count:
-        up += _fetch(connection, _UP_WRAPPED, (area, antipode, count - len(up)))
-    down = _fetch(connection, _DOWN_FROM, (area, antipode, count))
+        up += _fetch(connection, _UP_WRAPPED, (antipode, count - len(up)))
+    down = _fetch(connection, _DOWN_FROM, (antipode, count))
     if len(down) < count:
-        down += _fetch(connection, _DOWN_WRAPPED, (area, antipode, count - len(down)))
+        down += _fetch(connection, _DOWN_WRAPPED, (antipode, count - len(down)))
     merged = {candidate.id: candidate for candidate in up + down}
     return farthest_first(list(merged.values()), location)[:count]
 

@@ -17,6 +17,7 @@ from store import (
     StoreClosed,
     StoreConfig,
     StoreInUse,
+    eviction,
 )
 from store import block_store as block_store_module
 from store import schema as schema_module
@@ -352,3 +353,39 @@ def test_the_store_reads_its_file_through_a_memory_map(store: BlockStore) -> Non
     assert connection is not None
     (size,) = connection.execute("PRAGMA mmap_size").fetchone()
     assert size > 0
+
+
+def test_a_put_under_a_key_the_presence_index_misses_is_still_a_duplicate(
+    store: BlockStore, chks: list[Block], ssk_pairs: list[tuple[Block, Block]]
+) -> None:
+    """A put of a key not in the presence index inserts without a probe; if the row is
+    there after all (the index is wrong), the put falls back to the probe, never fails."""
+    first, second = ssk_pairs[0]
+    store.put(chks[0], Area.CACHE)
+    store.put(first, Area.CACHE)
+    store._present.clear()  # simulate a wrong index: the rows are in the file
+    assert store.put(chks[0], Area.STORE).area is Area.STORE  # moved, not inserted twice
+    assert store.put(chks[0], Area.STORE).outcome is PutOutcome.DUPLICATE
+    assert store.put(second, Area.CACHE).existing == first  # still a collision
+    assert store.stats().store.blocks == 1
+    assert store.stats().cache.blocks == 1
+    assert store.get(chks[0].routing_key) == chks[0]
+    assert store.might_contain(chks[0].routing_key)
+
+
+def test_eviction_walks_the_per_area_indexes(store: BlockStore) -> None:
+    """Each eviction query must use its area's partial index (a scan would be O(n) a put)."""
+    connection = store._connection
+    assert connection is not None
+    expected = {
+        eviction._OLDEST: ("placement_lru", (1,)),
+        eviction._UP_FROM: ("placement_far", (1, 1)),
+        eviction._UP_WRAPPED: ("placement_far", (1, 1)),
+        eviction._DOWN_FROM: ("placement_far", (1, 1)),
+        eviction._DOWN_WRAPPED: ("placement_far", (1, 1)),
+    }
+    for query, (index, parameters) in expected.items():
+        plan = " ".join(
+            str(row[3]) for row in connection.execute(f"EXPLAIN QUERY PLAN {query}", parameters)
+        )
+        assert f"USING INDEX {index}" in plan, (query, plan)

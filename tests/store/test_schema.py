@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from crypto.blocks import Block
+from crypto.location import distance
 from store import (
     DATASTORE_SCHEMA,
     Area,
@@ -17,6 +18,7 @@ from store import (
     StoreConfig,
     WrongDatabase,
 )
+from store.eviction import bucket_centre, bucket_of
 from store.schema import Migration, Schema, open_database, sql_steps
 from tests.store.conftest import CHK
 
@@ -178,6 +180,66 @@ def test_a_version_2_datastore_migrates_to_the_far_index_without_seq(
             "SELECT sql FROM sqlite_schema WHERE name = 'placement_far'"
         ).fetchone()
     raw.close()
-    assert sql == "CREATE INDEX placement_far ON placement (area, bucket)"
+    assert sql == "CREATE INDEX placement_far ON placement (bucket) WHERE area = 1"  # v5
     with BlockStore.open(path, StoreConfig(size_bytes=6 * CHK)) as store:
         assert [store.get(b.routing_key) for b in chks[:3]] == chks[:3]
+
+
+def _index_sql(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'index'").fetchall()
+    raw.close()
+    return {name: sql for name, sql in rows if sql is not None}
+
+
+def test_a_version_4_datastore_migrates_to_one_eviction_index_per_area(
+    tmp_path: Path, chks: list[Block]
+) -> None:
+    """Version 5 only redefines the two placement indexes; rows, LRU and eviction order stay."""
+    path = tmp_path / "datastore.sqlite"
+    version_4 = Schema(
+        name=DATASTORE_SCHEMA.name,
+        application_id=DATASTORE_SCHEMA.application_id,
+        migrations=DATASTORE_SCHEMA.migrations[:4],
+    )
+    config = StoreConfig(size_bytes=6 * CHK)  # three CHK blocks an area
+    with BlockStore.open(path, config, location=0.0) as store:
+        store.put_many(chks[:3], Area.CACHE)
+        store.put_many(chks[3:6], Area.STORE)
+        store.get(chks[0].routing_key)  # chks[1] is now the least recently used
+    with sqlite3.connect(path) as raw:  # back to how version 4 left the file
+        placement = raw.execute("SELECT * FROM placement ORDER BY id").fetchall()
+        raw.execute("DROP INDEX placement_lru")
+        raw.execute("DROP INDEX placement_far")
+        raw.execute("CREATE INDEX placement_lru ON placement (area, seq)")
+        raw.execute("CREATE INDEX placement_far ON placement (area, bucket)")
+        raw.execute("PRAGMA user_version = 4")
+    raw.close()
+    open_database(path, version_4).close()  # a version 4 reader opens it as its own
+    BlockStore.open(path, config, location=0.0).close()
+    assert version_of(path) == DATASTORE_SCHEMA.version == 5
+    assert _index_sql(path) == {
+        "placement_lru": "CREATE INDEX placement_lru ON placement (seq) WHERE area = 2",
+        "placement_far": "CREATE INDEX placement_far ON placement (bucket) WHERE area = 1",
+    }
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT * FROM placement ORDER BY id").fetchall() == placement
+        assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    raw.close()
+    with BlockStore.open(path, config, location=0.0) as store:
+        # The cache still evicts least recently used first: chks[1].
+        assert store.put(chks[6], Area.CACHE).evicted == 1
+        assert not store.contains(chks[1].routing_key)
+        # The store still evicts the block farthest from its location first.
+        farthest = max(
+            chks[3:6], key=lambda b: distance(bucket_centre(bucket_of(b.routing_key)), 0.0)
+        )
+        assert store.put(chks[7], Area.STORE).evicted == 1
+        assert not store.contains(farthest.routing_key)
+        assert [store.get(b.routing_key) for b in (chks[0], chks[2], chks[6])] == [
+            chks[0],
+            chks[2],
+            chks[6],
+        ]
+    with pytest.raises(SchemaTooNew, match="schema version 5; this version reads up to 4"):
+        open_database(path, version_4).close()
