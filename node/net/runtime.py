@@ -121,6 +121,11 @@ MAX_BACKLOG = OUTBOX_SIZE * 32 * 1024
 """Bytes a link may hold unsent (16 MiB: 512 block messages) before we call the
 peer stuck and drop the link, as with a full outbox."""
 
+TIMER_GRANULARITY = 0.05
+"""Seconds the timer task waits at least before firing due timers: every timer due
+meanwhile fires in one wake-up. The core's waits are seconds long (a hop's timeout
+is 2 s), and a timer fires "at ``at`` or later" by contract."""
+
 WRITE_BATCH = 16
 """Most queued messages the writer joins into one socket write: 16 block
 messages are ~512 KiB, so a backlog costs one write without one huge buffer."""
@@ -856,7 +861,9 @@ class NodeRuntime:
             if self._timers:
                 delay = self._timers[0][0] - anyio.current_time()
                 if delay > 0:
-                    with anyio.move_on_after(delay):
+                    # Timers come due one per request, ~40 s after it: waking for
+                    # each would cost a wake-up per request; a few per second do.
+                    with anyio.move_on_after(max(delay, TIMER_GRANULARITY)):
                         await self._timer_wake.wait()
             else:
                 await self._timer_wake.wait()
