@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_left
-from collections.abc import Container
+from collections.abc import Container, Sequence
 
 from node.core.actions import PeerId
 
@@ -66,7 +66,9 @@ class Peer:
         self.in_flight_out = 0
         self.backoff_until = 0.0
         self.backoff_len = 0.0
-        self.foaf: list[float] = []  # the peer's peers' locations, sorted (darknet)
+        # The peer's peers' locations, sorted (darknet); the shared empty tuple
+        # until told, so opennet peers (never told) cost no list each.
+        self.foaf: Sequence[float] = ()
 
     def back_off(self, now: float, initial: float, ceiling: float, jitter: float) -> None:
         """Double the back-off (from ``initial``, up to ``ceiling``) and start it.
