@@ -48,6 +48,13 @@ from store import StoreError
 log = logging.getLogger("samizdat.daemon")
 
 STATUS_FILE = "node.json"
+GIL_SWITCH_INTERVAL = 0.0005
+"""Seconds a thread may hold the GIL while another waits for it (Python's default
+is 5 ms). The event loop shares the process with the datastore's writer and
+lookup threads; a message that arrives while the writer runs Python code waits
+for the GIL, and every hop of a request pays that wait. At 0.5 ms the transfer
+bench's 1-in-flight rate went from 43 % to 49 % of its baseline (mean of four
+alternated runs each), with the same CPU per block and the same 16-in-flight rate."""
 STATUS_INTERVAL = 1.0  # seconds between node.json refreshes: cheap, and scripts poll it
 
 
@@ -138,6 +145,7 @@ def _run_command(args: argparse.Namespace) -> int:
                 name,
                 bind,
             )
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     try:
         anyio.run(_serve_until_signalled, settings, args)
     except (DataDirError, StoreError) as exc:
