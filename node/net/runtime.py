@@ -23,7 +23,9 @@ than the probe it carries (~100 µs of CPU against a few µs):
   once, without a thread hop. The answer is fed to the core after the action
   list that asked for it has been carried out, as if it had come back later,
   so the core sees actions carried out in the order it returned them.
-- The other lookups of one loop turn go to the store in one ``get_many``.
+- The other lookups go to the datastore's lookup thread
+  (:mod:`node.net.lookups`), which reads every lookup queued meanwhile in one
+  ``get_many`` and hands the answers back with ``call_soon_threadsafe``.
 - ``StoreBlock`` (fire and forget) is gathered per area and handed to the
   store's writer in one ``put_soon`` per area: no thread hop, no task; the
   writer verifies, seals and group-commits it with whatever else is queued.
