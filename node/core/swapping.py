@@ -14,7 +14,9 @@ with ``D(x, N) = prod(distance(x, n) for n in N)``, swap when
 ``D(a, Na) D(b, Nb) >= D(b, Na) D(a, Nb)`` (the product of link lengths does
 not grow), else with probability ``D(a,Na) D(b,Nb) / (D(b,Na) D(a,Nb))``, the
 coin being ``(nonce_a XOR nonce_b) / 2^64`` so both ends flip the same coin.
-(A mutual link between A and B is left out: it does not change.)
+(A mutual link between A and B is left out: it does not change.) A node that
+is still annealing (``Config.anneal_walks``) raises that ratio to its β < 1;
+each end sends its β and both apply the larger, so they still decide alike.
 
 **Atomicity.** A swap must exchange two locations: the multiset of locations
 in the network never changes. Three rules give that:
