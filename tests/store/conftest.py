@@ -8,10 +8,20 @@ import pytest
 
 from crypto.blocks import Block, KeyKind, block_size
 from crypto.keys import generate_ssk, insert_chk, insert_ssk
-from store import BlockStore, StoreConfig
+from store import DATASTORE_SCHEMA, BlockStore, StoreConfig
+from store.schema import Schema
 
 CHK = block_size(KeyKind.CHK)
 SSK = block_size(KeyKind.SSK)
+
+
+def datastore_schema_at(version: int) -> Schema:
+    """The datastore schema as a reader of ``version`` knows it: its first migrations."""
+    return Schema(
+        name=DATASTORE_SCHEMA.name,
+        application_id=DATASTORE_SCHEMA.application_id,
+        migrations=DATASTORE_SCHEMA.migrations[:version],
+    )
 
 
 def chk_block(n: int) -> Block:

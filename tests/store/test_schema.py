@@ -20,7 +20,7 @@ from store import (
 )
 from store.eviction import bucket_centre, bucket_of
 from store.schema import Migration, Schema, open_database, sql_steps
-from tests.store.conftest import CHK
+from tests.store.conftest import CHK, datastore_schema_at
 
 V1 = Migration(1, "notes", sql_steps("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
 V2 = Migration(2, "note titles", sql_steps("ALTER TABLE notes ADD COLUMN title TEXT"))
@@ -157,11 +157,7 @@ def test_a_version_2_datastore_migrates_to_the_far_index_without_seq(
 ) -> None:
     """Version 3 only redefines ``placement_far``; blocks, placement rows and LRU order stay."""
     path = tmp_path / "datastore.sqlite"
-    version_2 = Schema(
-        name=DATASTORE_SCHEMA.name,
-        application_id=DATASTORE_SCHEMA.application_id,
-        migrations=DATASTORE_SCHEMA.migrations[:2],
-    )
+    version_2 = datastore_schema_at(2)
     with BlockStore.open(path, StoreConfig(size_bytes=6 * CHK)) as store:
         store.put_many(chks[:3], Area.STORE)
         store.get(chks[0].routing_key)
@@ -197,11 +193,7 @@ def test_a_version_4_datastore_migrates_to_one_eviction_index_per_area(
 ) -> None:
     """Version 5 only redefines the two placement indexes; rows, LRU and eviction order stay."""
     path = tmp_path / "datastore.sqlite"
-    version_4 = Schema(
-        name=DATASTORE_SCHEMA.name,
-        application_id=DATASTORE_SCHEMA.application_id,
-        migrations=DATASTORE_SCHEMA.migrations[:4],
-    )
+    version_4 = datastore_schema_at(4)
     config = StoreConfig(size_bytes=6 * CHK)  # three CHK blocks an area
     with BlockStore.open(path, config, location=0.0) as store:
         store.put_many(chks[:3], Area.CACHE)

@@ -38,13 +38,10 @@ from store.records import (
     unseal,
 )
 from store.schema import Schema, open_database
+from tests.store.conftest import datastore_schema_at
 from tests.strategies import key32
 
-SCHEMA_V1 = Schema(
-    name=DATASTORE_SCHEMA.name,
-    application_id=DATASTORE_SCHEMA.application_id,
-    migrations=DATASTORE_SCHEMA.migrations[:1],
-)
+SCHEMA_V1 = datastore_schema_at(1)
 
 
 def seal_v1(salt: bytes, row: bytes, block: Block) -> bytes:
@@ -53,11 +50,7 @@ def seal_v1(salt: bytes, row: bytes, block: Block) -> bytes:
     return header + aead_encrypt(key, header[2:], block.data, ASSOCIATED_LABEL + row + header)
 
 
-SCHEMA_V3 = Schema(
-    name=DATASTORE_SCHEMA.name,
-    application_id=DATASTORE_SCHEMA.application_id,
-    migrations=DATASTORE_SCHEMA.migrations[:3],
-)
+SCHEMA_V3 = datastore_schema_at(3)
 
 
 def seal_v2(salt: bytes, row: bytes, block: Block) -> bytes:
