@@ -518,6 +518,9 @@ class BlockStore:
         usage, limit = self._usage[area], self._limits[area]
         if usage.bytes <= limit:
             return 0
+        # A duplicate put earlier in this transaction marked its block used:
+        # the victims must be chosen with that mark, as if each put committed alone.
+        self._write_marks(connection)
         evicted = 0
         while usage.bytes > limit:
             batch = [
@@ -623,6 +626,15 @@ class BlockStore:
         """Mark a row used now; the mark is written by the next write transaction."""
         self._touched[row_number] = self._next_seq()
 
+    def _write_marks(self, connection: sqlite3.Connection) -> None:
+        """Write the pending last-use marks (inside a write transaction)."""
+        if self._touched:
+            connection.executemany(
+                "UPDATE placement SET seq = ? WHERE id = ?",
+                [(seq, row_number) for row_number, seq in self._touched.items()],
+            )
+            self._touched.clear()
+
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
@@ -648,12 +660,7 @@ class BlockStore:
                 self._undo.clear()
                 connection.execute("BEGIN IMMEDIATE")
                 try:
-                    if self._touched:
-                        connection.executemany(
-                            "UPDATE placement SET seq = ? WHERE id = ?",
-                            [(seq, row_number) for row_number, seq in self._touched.items()],
-                        )
-                        self._touched.clear()
+                    self._write_marks(connection)
                     yield connection
                     connection.execute("COMMIT")
                 except BaseException:

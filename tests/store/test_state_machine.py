@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from crypto.blocks import Block, verify_block
 from crypto.location import distance
-from store import Area, BlockStore, PutOutcome, StoreConfig, Synchronous
+from store import Area, BlockStore, PutOutcome, PutResult, StoreConfig, Synchronous
 from tests.store.conftest import CHK, chk_block, ssk_blocks
 
 POOL_CHK = [chk_block(n) for n in range(10)]
@@ -80,7 +80,23 @@ class DatastoreMachine(RuleBasedStateMachine):
 
     @rule(block=st.sampled_from(POOL), area=st.sampled_from(Area))
     def put(self, block: Block, area: Area) -> None:
-        result = self.store.put(block, area)
+        self.check_put(block, area, self.store.put(block, area))
+
+    # Indexes into POOL: a list of blocks would make hypothesis print ~1 MB of repr.
+    @rule(
+        indexes=st.lists(st.integers(0, len(POOL) - 1), min_size=2, max_size=4),
+        area=st.sampled_from(Area),
+    )
+    def put_many(self, indexes: list[int], area: Area) -> None:
+        # New blocks that fit go in two statements, the rest one by one: the
+        # results and the file must be those of the same puts made one at a time.
+        blocks = [POOL[index] for index in indexes]
+        results = self.store.put_many(blocks, area)
+        assert len(results) == len(blocks)
+        for block, result in zip(blocks, results, strict=True):
+            self.check_put(block, area, result)
+
+    def check_put(self, block: Block, area: Area, result: PutResult) -> None:
         held = self.model.get(block.routing_key)
         if held is None:
             self.model[block.routing_key] = Held(block, area, self.next_seq())
