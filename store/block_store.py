@@ -75,6 +75,14 @@ MMAP_SIZE = 1 << 31
 EVICTION_BATCH = 16
 _SELECT_RECORD = "SELECT id, record FROM blocks WHERE row_id = ?"
 _INSERT_NEW_BLOCK = "INSERT INTO blocks (row_id, record) VALUES (?, ?) ON CONFLICT DO NOTHING"
+_INSERT_NEW_BLOCK_AT = (
+    "INSERT INTO blocks (id, row_id, record) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_INSERT_PLACEMENT = "INSERT INTO placement (id, area, bucket, seq, size) VALUES (?, ?, ?, ?, ?)"
+_MAX_ROW_NUMBER = (1 << 63) - 1  # SQLite's largest rowid
+# The result of a put that stored its block and evicted nothing: results are
+# frozen, so every such put into an area can share one.
+_STORED = {area: PutResult(outcome=PutOutcome.STORED, area=area) for area in Area}
 
 
 def _create_v1(connection: sqlite3.Connection) -> None:
@@ -265,7 +273,7 @@ class BlockStore:
         sealed = self.prepare_many(blocks)
         area = Area(area)
         with self._lock, self._write() as connection:
-            return [self._put_one(connection, item, area) for item in sealed]
+            return self._put_all(connection, [(item, area) for item in sealed])
 
     def prepare_many(self, blocks: Iterable[Block]) -> list[Prepared]:
         """Verify and seal blocks for a later :meth:`write_prepared` (no database access).
@@ -281,7 +289,7 @@ class BlockStore:
     def write_prepared(self, items: Sequence[tuple[Prepared, Area]]) -> list[PutResult]:
         """Write prepared blocks, each into its area, in one transaction; return once committed."""
         with self._lock, self._write() as connection:
-            return [self._put_one(connection, item, Area(area)) for item, area in items]
+            return self._put_all(connection, [(item, Area(area)) for item, area in items])
 
     def get(self, routing_key: bytes) -> Block | None:
         """The block stored under ``routing_key``, or None. A hit marks it recently used."""
@@ -424,6 +432,72 @@ class BlockStore:
 
     # -- inside a write transaction -------------------------------------------
 
+    def _put_all(
+        self, connection: sqlite3.Connection, items: Sequence[tuple[Prepared, Area]]
+    ) -> list[PutResult]:
+        """Write a transaction's blocks, in order; their results.
+
+        Several new blocks that fit without an eviction are written in two
+        ``executemany`` statements (one for ``blocks``, one for ``placement``)
+        instead of two statements each, with row numbers chosen here as SQLite
+        would (one past the largest), so that their placement rows can be
+        written without reading back each row number. Anything else (a key the
+        presence index holds, a key twice in the batch, an area that would
+        overflow) goes one block at a time, as does a single block.
+        """
+        if len(items) < 2 or not self._all_fresh(items):
+            return [self._put_one(connection, item, area) for item, area in items]
+        (largest,) = connection.execute("SELECT max(id) FROM blocks").fetchone()
+        first = (largest or 0) + 1
+        if first + len(items) > _MAX_ROW_NUMBER:  # SQLite would pick random numbers now
+            return [self._put_one(connection, item, area) for item, area in items]
+        cursor = connection.executemany(
+            _INSERT_NEW_BLOCK_AT,
+            [(first + index, item.row_id, item.record) for index, (item, _) in enumerate(items)],
+        )
+        inserted: set[int] | None = None  # None: all of them
+        if cursor.rowcount != len(items):
+            # The presence index was wrong about some key: its insert did nothing,
+            # and that block takes the path of a held key below.
+            inserted = {
+                number
+                for (number,) in connection.execute(
+                    "SELECT id FROM blocks WHERE id >= ? AND id < ?", (first, first + len(items))
+                )
+            }
+        results: list[PutResult | None] = []
+        placements: list[tuple[int, Area, int, int, int]] = []
+        for index, (item, area) in enumerate(items):
+            number = first + index
+            if inserted is not None and number not in inserted:
+                results.append(None)
+                continue
+            self._present.add(item.row_id)
+            self._undo.append((item.row_id, True))
+            size = len(item.block.data)
+            placements.append(
+                (number, area, eviction.bucket_of(item.block.routing_key), self._next_seq(), size)
+            )
+            usage = self._usage[area]
+            usage.blocks += 1
+            usage.bytes += size
+            results.append(_STORED[area])
+        connection.executemany(_INSERT_PLACEMENT, placements)
+        return [
+            self._put_one(connection, *items[index]) if result is None else result
+            for index, result in enumerate(results)
+        ]
+
+    def _all_fresh(self, items: Sequence[tuple[Prepared, Area]]) -> bool:
+        """Whether every block is new, once in ``items``, and all fit without an eviction."""
+        row_ids = {item.row_id for item, _ in items}
+        if len(row_ids) != len(items) or not row_ids.isdisjoint(self._present):
+            return False
+        added = dict.fromkeys(Area, 0)
+        for item, area in items:
+            added[area] += len(item.block.data)
+        return all(self._usage[area].bytes + added[area] <= self._limits[area] for area in Area)
+
     def _put_one(self, connection: sqlite3.Connection, item: Prepared, area: Area) -> PutResult:
         if item.row_id not in self._present:
             # Not held as far as the presence index knows: insert without a probe.
@@ -457,7 +531,7 @@ class BlockStore:
         self._undo.append((item.row_id, True))
         size = len(item.block.data)
         connection.execute(
-            "INSERT INTO placement (id, area, bucket, seq, size) VALUES (?, ?, ?, ?, ?)",
+            _INSERT_PLACEMENT,
             (row_number, area, eviction.bucket_of(item.block.routing_key), self._next_seq(), size),
         )
         usage = self._usage[area]

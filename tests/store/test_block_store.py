@@ -274,22 +274,30 @@ def test_might_contain_follows_puts_deletes_evictions_and_reopening(
         store.might_contain(b"short")
 
 
+@pytest.mark.parametrize("count", [1, 2], ids=["one by one", "batched"])
 def test_a_rolled_back_write_leaves_the_presence_index_as_it_was(
-    store: BlockStore, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+    store: BlockStore, chks: list[Block], monkeypatch: pytest.MonkeyPatch, count: int
 ) -> None:
+    """Both write paths (one block at a time, and new blocks in two statements) undo
+    their presence index changes when the transaction fails after the rows went in."""
     store.put(chks[0], Area.CACHE)
+    calls = 0
+    bucket_of = eviction.bucket_of
 
-    def failing_evict(*args: object) -> int:
-        raise sqlite3.OperationalError("disk I/O error")
+    def failing_bucket_of(routing_key: bytes) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == count:  # every block of the put is in the index by now
+            raise sqlite3.OperationalError("disk I/O error")
+        return bucket_of(routing_key)
 
-    # Fail the transaction after the row went in (eviction runs after each insert).
-    monkeypatch.setattr(store, "_evict", failing_evict)
+    monkeypatch.setattr(eviction, "bucket_of", failing_bucket_of)
     with pytest.raises(DatabaseError):
-        store.put_many(chks[1:3], Area.CACHE)
+        store.put_many(chks[1 : 1 + count], Area.CACHE)
     monkeypatch.undo()
     assert store.might_contain(chks[0].routing_key)
-    assert not store.might_contain(chks[1].routing_key)
-    assert not store.might_contain(chks[2].routing_key)
+    assert not any(store.might_contain(b.routing_key) for b in chks[1 : 1 + count])
+    assert store.stats().cache.blocks == 1
     assert store.delete(chks[0].routing_key)
     assert not store.might_contain(chks[0].routing_key)
 
@@ -371,6 +379,28 @@ def test_a_put_under_a_key_the_presence_index_misses_is_still_a_duplicate(
     assert store.stats().cache.blocks == 1
     assert store.get(chks[0].routing_key) == chks[0]
     assert store.might_contain(chks[0].routing_key)
+
+
+def test_a_batch_with_a_key_the_presence_index_misses_writes_the_rest_and_moves_that_one(
+    store: BlockStore, chks: list[Block]
+) -> None:
+    """The batched insert skips the held row (ON CONFLICT) and that block takes the
+    path of a held key; the others are written in the batch, each row placed once."""
+    store.put(chks[1], Area.CACHE)
+    store._present.clear()  # simulate a wrong index: chks[1] is in the file
+    results = store.put_many([chks[0], chks[1], chks[2]], Area.STORE)
+    assert [r.outcome for r in results] == [PutOutcome.STORED] * 3
+    assert [r.area for r in results] == [Area.STORE] * 3
+    assert (store.stats().store.blocks, store.stats().cache.blocks) == (3, 0)
+    assert all(store.might_contain(b.routing_key) for b in chks[:3])
+    assert store.get_many([b.routing_key for b in chks[:3]]) == chks[:3]
+    connection = store._connection
+    assert connection is not None
+    (orphans,) = connection.execute(
+        "SELECT count(*) FROM blocks FULL JOIN placement USING (id)"
+        " WHERE blocks.row_id IS NULL OR placement.area IS NULL"
+    ).fetchone()
+    assert orphans == 0
 
 
 def test_eviction_walks_the_per_area_indexes(store: BlockStore) -> None:
