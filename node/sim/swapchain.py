@@ -15,8 +15,10 @@ simulator cannot reach. It is an analysis tool: figures for the issue's targets
 come from :mod:`node.sim.experiment`, which drives the real core.
 
 ``beta`` below 1 accepts a worse swap with probability ``ratio ** beta``
-instead of ``ratio`` (simulated annealing). The core always uses ``beta = 1``
-(Sandberg's rule); ``schedule`` exists to measure what annealing would buy.
+instead of ``ratio`` (simulated annealing). Here one ``beta`` holds for the
+whole network in a round (``schedule``); in the core each node cools by its own
+count of walks (``Config.anneal_walks``) and a swap uses the colder end's
+``beta``, which comes to the same when every node starts one walk per round.
 
 ``greedy_reach`` is a routing-free figure of how well ordered the locations
 are: the share of greedy walks (always to the neighbour nearest the target,
