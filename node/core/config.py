@@ -195,7 +195,7 @@ class Config:
     schedule measured at 10,000 nodes (77.7 % success after 650 walks, against
     48.9 % after 60 without annealing); a slower one orders better in the
     model but is unmeasured in the core; 0 means Sandberg's rule from the start.
-    The count restarts with the process (a restarted node's partners are cold)."""
+    The runtime keeps the count across restarts (``state.toml``)."""
 
     anneal_beta0: float = 0.2
     """β of a node's first swap walk (see ``anneal_walks``)."""

@@ -5,7 +5,8 @@ Layout (created mode 0700 on first use)::
     <data dir>/
       identity      the Ed25519 seed (mode 0600; see node.net.identity)
       config.toml   settings the user may edit (read with tomllib)
-      state.toml    what the node itself remembers across restarts (its location)
+      state.toml    what the node itself remembers across restarts (its location,
+                    listening port and count of swap walks started)
       peers         darknet friends and known opennet peers, one noderef per line
       store/        the datastore (owned by ``store``)
 

@@ -263,6 +263,10 @@ class NodeRuntime:
         state = self.datadir.read_state()
         loc = state.get("location")
         self.location = float(loc) if isinstance(loc, float) and 0 <= loc < 1 else self.rng.random()
+        walks = state.get("swap_walks")
+        # Swap walks this node has started (its annealing schedule, Config.anneal_walks):
+        # kept across restarts, or a darknet that restarts together anneals hot again.
+        self._swap_walks = walks if type(walks) is int and walks >= 0 else 0
         port = state.get("listen_port")
         self.listen_port = (
             settings.listen_port
@@ -334,6 +338,7 @@ class NodeRuntime:
                     config=settings.core,
                     opennet=settings.opennet,
                 )
+                self.core.swap_walks = self._swap_walks
                 self._started = anyio.current_time()
                 self._load_peers()
                 tg.start_soon(self._timer_loop)
@@ -414,8 +419,15 @@ class NodeRuntime:
         return self._ref().to_text()
 
     def _save_state(self) -> None:
+        if self.core is not None:
+            self._swap_walks = self.core.swap_walks
+        state = {
+            "location": self.location,
+            "listen_port": self.listen_port,
+            "swap_walks": self._swap_walks,
+        }
         try:
-            self.datadir.write_state({"location": self.location, "listen_port": self.listen_port})
+            self.datadir.write_state(state)
         except OSError as exc:  # a full disk must not stop the node
             log.warning("cannot save the node's state (%s): free disk space", exc.strerror)
 

@@ -157,7 +157,7 @@ async def test_a_darknet_node_refuses_strangers(tmp_path: Path) -> None:
         assert stranger.connected_peers == 0
 
 
-async def test_restart_keeps_identity_location_peers_and_store(tmp_path: Path) -> None:
+async def test_restart_keeps_identity_location_peers_store_and_annealing(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     befriend(a, b)
     block = insert_chk(b"kept across restarts")[0]
@@ -167,11 +167,16 @@ async def test_restart_keeps_identity_location_peers_and_store(tmp_path: Path) -
         await wait_until(lambda: first.connected_peers == 1)
         assert first.store is not None
         await first.store.put(block, StoreArea.STORE)
+        await wait_until(lambda: first.core is not None and first.core.swap_walks >= 2)
         identity, location, port = first.peer_id, first.location, first.listen_port
+    assert first.core is not None
+    walks = first.core.swap_walks  # the count at shutdown, as saved
+    assert DataDir.open(a).read_state()["swap_walks"] == walks
     again = NodeRuntime(settings(a, opennet=False))
     other_again = NodeRuntime(settings(b, opennet=False))
     async with running(again, other_again):
         assert (again.peer_id, again.listen_port) == (identity, port)
+        assert again.core is not None and again.core.swap_walks >= walks  # still cooling on
         assert again.location == pytest.approx(location, abs=0.5)  # swaps may move it
         await wait_until(lambda: again.connected_peers == 1)
         assert again.store is not None
