@@ -24,6 +24,7 @@ import resource
 import sys
 import time
 
+from node.core.config import Config
 from node.sim.experiment import Params, run, swap_checkpoints
 from node.sim.network import SimNetwork
 from node.sim.swapchain import Chain, routed
@@ -40,14 +41,14 @@ def emit(result: dict[str, object]) -> None:
 
 
 def swap_chain(args: argparse.Namespace, n: int, requests: int) -> None:
-    beta0 = 0.2
+    beta0, beta1 = Config().anneal_beta0, Config().anneal_beta1  # the nodes' schedule
     chain = Chain(n, seed=args.seed)
     ideal = Chain(n, seed=args.seed, shuffle=False)
     done = 0
     for c in sorted(args.swap_rounds):
         for k in range(done, c):
             a = args.anneal_rounds
-            beta = beta0 + (1 - beta0) * k / a if k < a else 1.0
+            beta = beta0 + (beta1 - beta0) * k / a if k < a else 1.0
             chain.step(n, hops=args.walk_hops, beta=beta)
         done = c
         emit(
@@ -86,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         "--anneal-rounds",
         type=int,
         default=0,
-        help="darknet: the nodes' Config.anneal_walks (each cools from beta 0.2 to 1 over "
-        "that many of its walks, as real nodes do over 600); swapchain: the same schedule",
+        help="darknet: the nodes' Config.anneal_walks (each cools from beta 0.2 to 0.6 over "
+        "that many of its walks, then uses beta 1, as real nodes do over 1000); swapchain: "
+        "the same schedule",
     )
     ap.add_argument("--walk-hops", type=int, default=10, help="swapchain: swap walk length")
     ap.add_argument("--route", action="store_true", help="swapchain: run the workload after")

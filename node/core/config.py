@@ -182,23 +182,29 @@ class Config:
     """Seconds between repeats of SwapCommit: links are reliable while up, so a
     repeat is only for a link that dropped and came back, or a slow path."""
 
-    anneal_walks: int = 600
-    """Swap walks over which a darknet node cools from ``anneal_beta0`` to
-    Sandberg's rule (simulated annealing: a swap that makes links longer is
-    accepted with its ratio raised to β, rising linearly to 1). From random
-    locations Sandberg's rule alone leaves strays that it heals far too slowly
-    (a 10,000-node darknet routes 30–40 % of requests after 240 walks per node);
-    a network that starts hot and cools orders itself (``specs/routing.md`` §8).
-    Each swap uses the colder (larger) of its two ends' β, carried in
-    ``swap_request`` and ``swap_reply`` so both ends decide alike; a node joining
-    an ordered network meets cold partners and cannot disorder it. 600 is the
-    schedule measured at 10,000 nodes (77.7 % success after 650 walks, against
-    48.9 % after 60 without annealing); a slower one orders better in the
-    model but is unmeasured in the core; 0 means Sandberg's rule from the start.
+    anneal_walks: int = 1000
+    """Swap walks over which a darknet node anneals (simulated annealing: a swap
+    that makes links longer is accepted with its ratio raised to β, which rises
+    linearly from ``anneal_beta0`` to ``anneal_beta1``; after the last annealed
+    walk β is 1, Sandberg's rule). From random locations Sandberg's rule alone
+    leaves strays that it heals far too slowly (a 10,000-node darknet routes
+    30–40 % of requests after 240 walks per node); a network that starts hot
+    and cools orders itself (``specs/routing.md`` §8). Each swap uses the colder
+    (larger) of its two ends' β, carried in ``swap_request`` and ``swap_reply``
+    so both ends decide alike; a node joining an ordered network meets cold
+    partners and cannot disorder it. 0 means Sandberg's rule from the start.
     The runtime keeps the count across restarts (``state.toml``)."""
 
     anneal_beta0: float = 0.2
     """β of a node's first swap walk (see ``anneal_walks``)."""
+
+    anneal_beta1: float = 0.6
+    """β of a node's last annealed walk; the next one uses Sandberg's rule (β 1).
+    The network orders itself while β is between about 0.2 and 0.6 and is
+    frozen above: cooling on to 1 over the same 1000 walks spends half of them
+    frozen (10,000-node bare-chain model, two seeds, routed through the core:
+    95.3 / 89.7 % success cooling to 1, 99.2 / 98.3 % cooling to 0.6; 0.1 or
+    0.35 to start was worse than 0.2)."""
 
     max_swap_peers: int = 64
     """Most neighbour locations carried in a swap message (bounds its size)."""

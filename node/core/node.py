@@ -335,7 +335,8 @@ class Node:
         cfg = self.config
         if cfg.anneal_walks <= 0 or self.swap_walks >= cfg.anneal_walks:
             return 1.0
-        return cfg.anneal_beta0 + (1.0 - cfg.anneal_beta0) * self.swap_walks / cfg.anneal_walks
+        rise = cfg.anneal_beta1 - cfg.anneal_beta0
+        return cfg.anneal_beta0 + rise * self.swap_walks / cfg.anneal_walks
 
     def new_uid(self) -> int:
         uid = self.rng.getrandbits(64)

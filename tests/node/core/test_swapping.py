@@ -70,12 +70,12 @@ def test_a_swap_walk_ends_consistently_and_peers_learn_new_locations() -> None:
     assert net.sent(LocationUpdate) or not changes
 
 
-def test_a_node_cools_from_beta0_to_sandbergs_rule_over_its_walks() -> None:
+def test_a_node_cools_from_beta0_to_beta1_then_uses_sandbergs_rule() -> None:
     node = Node(
         location=0.5,
         ref=b"me",
         rng=random.Random(1),
-        config=Config(anneal_walks=10, anneal_beta0=0.2),
+        config=Config(anneal_walks=10, anneal_beta0=0.2, anneal_beta1=0.6),
         opennet=False,
     )
     assert node.swap_beta() == pytest.approx(0.2)
@@ -85,9 +85,11 @@ def test_a_node_cools_from_beta0_to_sandbergs_rule_over_its_walks() -> None:
     assert sent[0].beta == pytest.approx(0.2)  # type: ignore[union-attr]
     assert node.swap_walks == 1
     node.swap_walks = 5
-    assert node.swap_beta() == pytest.approx(0.6)
+    assert node.swap_beta() == pytest.approx(0.4)
+    node.swap_walks = 9
+    assert node.swap_beta() == pytest.approx(0.56)  # the last annealed walk, nearly 0.6
     node.swap_walks = 10
-    assert node.swap_beta() == 1.0
+    assert node.swap_beta() == 1.0  # then Sandberg's rule
     cold = Node(location=0.5, ref=b"c", rng=random.Random(1), config=Config(anneal_walks=0))
     assert cold.swap_beta() == 1.0
 
