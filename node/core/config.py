@@ -204,7 +204,8 @@ class Config:
     frozen above: cooling on to 1 over the same 1000 walks spends half of them
     frozen (10,000-node bare-chain model, two seeds, routed through the core:
     95.3 / 89.7 % success cooling to 1, 99.2 / 98.3 % cooling to 0.6; 0.1 or
-    0.35 to start was worse than 0.2)."""
+    0.35 to start was worse than 0.2). Through the real core at 10,000 nodes,
+    1050 walks each: 98.7 % success, median 5 hops (ideal 100 %, 5)."""
 
     max_swap_peers: int = 64
     """Most neighbour locations carried in a swap message (bounds its size)."""
