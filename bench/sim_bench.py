@@ -41,7 +41,8 @@ def emit(result: dict[str, object]) -> None:
 
 
 def swap_chain(args: argparse.Namespace, n: int, requests: int) -> None:
-    beta0, beta1 = Config().anneal_beta0, Config().anneal_beta1  # the nodes' schedule
+    nodes = Config()  # the nodes' schedule
+    beta0, beta1 = nodes.anneal_beta0, nodes.anneal_beta1
     chain = Chain(n, seed=args.seed)
     ideal = Chain(n, seed=args.seed, shuffle=False)
     done = 0
