@@ -4,6 +4,12 @@ Theory of operation (``specs/store.md`` holds the normative layout):
 
 - A routing key becomes a row id and a record key through the store's salt
   (:mod:`store.records`); ``get`` is one probe of the ``row_id`` index.
+- Full-size CHK records live in the slot file beside the database
+  (:mod:`store.slots`), their rows naming the slot; smaller records (SSKs)
+  and the records of files older than schema version 6 stay inline. A
+  transaction writes its slots just before its ``COMMIT`` (and with FULL,
+  fdatasyncs them), and a slot its deletions free is reused only after that
+  commit: every committed row's slot holds its own record, whatever the crash.
 - Every write happens in one ``BEGIN IMMEDIATE … COMMIT`` transaction that
   includes the eviction it causes, so each commit leaves both areas within their
   limits, and a put returns only after its commit: acknowledged means durable.
@@ -28,6 +34,7 @@ One ``BlockStore`` owns its file (exclusive locking) and is safe to call from
 several threads; calls are serialised by one lock.
 """
 
+import errno
 import logging
 import sqlite3
 import threading
@@ -45,6 +52,7 @@ from store import eviction
 from store.errors import DatabaseCorrupt, DatabaseError, RejectedBlock, StoreClosed
 from store.records import SALT_SIZE, DamagedRecord, row_id, seal, unseal
 from store.schema import Migration, Schema, Synchronous, open_database, sql_steps
+from store.slots import SLOT_SIZE, SlotFile, slot_path
 from store.values import (
     Area,
     AreaStats,
@@ -73,11 +81,15 @@ MMAP_SIZE = 1 << 31
 # Victims fetched per eviction query: one CHK put into a full area usually
 # evicts one CHK or up to 28 SSKs; a batch covers the common case in one query.
 EVICTION_BATCH = 16
-_SELECT_RECORD = "SELECT id, record FROM blocks WHERE row_id = ?"
-_INSERT_NEW_BLOCK = "INSERT INTO blocks (row_id, record) VALUES (?, ?) ON CONFLICT DO NOTHING"
-_INSERT_NEW_BLOCK_AT = (
-    "INSERT INTO blocks (id, row_id, record) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_SELECT_RECORD = "SELECT id, record, slot FROM blocks WHERE row_id = ?"
+_INSERT_NEW_BLOCK = (
+    "INSERT INTO blocks (row_id, record, slot) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 )
+_INSERT_NEW_BLOCK_AT = (
+    "INSERT INTO blocks (id, row_id, record, slot) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+# The slots committed rows name, ascending (read through the partial index blocks_slot).
+_USED_SLOTS = "SELECT slot FROM blocks WHERE slot IS NOT NULL ORDER BY slot"
 _INSERT_PLACEMENT = "INSERT INTO placement (id, area, bucket, seq, size) VALUES (?, ?, ?, ?, ?)"
 _MAX_ROW_NUMBER = (1 << 63) - 1  # SQLite's largest rowid
 # The result of a put that stored its block and evicted nothing: results are
@@ -151,6 +163,22 @@ def _placement_indexes_per_area(connection: sqlite3.Connection) -> None:
     )(connection)
 
 
+def _records_in_slots(connection: sqlite3.Connection) -> None:
+    """Version 6: full-size CHK records live in the slot file; ``blocks.slot`` names the slot.
+
+    A row with a slot holds an empty ``record``; a row without one (every row
+    of an older file, and every SSK) keeps its record inline, and reads handle
+    both. Nothing is rewritten: ``ADD COLUMN`` changes only the table's
+    definition, and old records move out as the areas turn over. The partial
+    unique index makes a slot named twice impossible, and lets the open read
+    the slots in use without touching the records (``specs/store.md``).
+    """
+    sql_steps(
+        "ALTER TABLE blocks ADD COLUMN slot INTEGER",
+        "CREATE UNIQUE INDEX blocks_slot ON blocks (slot) WHERE slot IS NOT NULL",
+    )(connection)
+
+
 DATASTORE_SCHEMA = Schema(
     name="datastore",
     application_id=APPLICATION_ID,
@@ -160,6 +188,7 @@ DATASTORE_SCHEMA = Schema(
         Migration(3, "placement_far without seq: cheaper LRU marks", _far_index_by_bucket),
         Migration(4, "records are sealed with AEGIS-128L (suite 3)", _allow_suite_3),
         Migration(5, "one eviction index per area (partial indexes)", _placement_indexes_per_area),
+        Migration(6, "full-size CHK records in the slot file", _records_in_slots),
     ),
     damaged_hint=(
         " (the datastore only holds copies of network data: a fresh, empty one loses nothing"
@@ -198,9 +227,11 @@ class BlockStore:
         salt: bytes,
         location: float,
         path: Path,
+        slots: SlotFile,
     ) -> None:
         """Use :meth:`open`; this adopts an already opened and migrated connection."""
         self._connection: sqlite3.Connection | None = connection
+        self._slots = slots
         self._config = config
         self._salt = salt
         self._location = normalize(location)
@@ -244,9 +275,15 @@ class BlockStore:
                     f"the datastore {path} is damaged ({exc}); move it aside: a fresh "
                     "datastore is created in its place"
                 ) from exc
-            store = cls(connection, config, salt, location, path)
-            store._load_usage()
-            store._enforce_limits()
+            slots = _open_slots(connection, path, config)
+            try:
+                store = cls(connection, config, salt, location, path, slots)
+                store._load_usage()
+                store._drop_slots_past_the_end()
+                store._enforce_limits()
+            except BaseException:
+                slots.close()
+                raise
         except BaseException:
             connection.close()
             raise
@@ -406,7 +443,12 @@ class BlockStore:
                 if self._touched:
                     with self._write(durable=False):
                         pass
+                # Unused slots at the end go; with NORMAL, the records reach the
+                # disk before the close checkpoints the rows naming them.
+                self._truncate_slots()
+                self._slots.sync()
             finally:
+                self._slots.close()
                 self._connection.close()
                 self._connection = None
                 self._present = set()
@@ -451,10 +493,11 @@ class BlockStore:
         first = (largest or 0) + 1
         if first + len(items) > _MAX_ROW_NUMBER:  # SQLite would pick random numbers now
             return [self._put_one(connection, item, area) for item, area in items]
-        cursor = connection.executemany(
-            _INSERT_NEW_BLOCK_AT,
-            [(first + index, item.row_id, item.record) for index, (item, _) in enumerate(items)],
-        )
+        rows = [
+            (first + index, item.row_id, *self._stored_form(item))
+            for index, (item, _) in enumerate(items)
+        ]
+        cursor = connection.executemany(_INSERT_NEW_BLOCK_AT, rows)
         inserted: set[int] | None = None  # None: all of them
         if cursor.rowcount != len(items):
             # The presence index was wrong about some key: its insert did nothing,
@@ -470,6 +513,9 @@ class BlockStore:
         for index, (item, area) in enumerate(items):
             number = first + index
             if inserted is not None and number not in inserted:
+                slot = rows[index][3]
+                if slot is not None:  # its insert did nothing: the slot was never named
+                    self._slots.release(slot)
                 results.append(None)
                 continue
             self._present.add(item.row_id)
@@ -502,9 +548,12 @@ class BlockStore:
         if item.row_id not in self._present:
             # Not held as far as the presence index knows: insert without a probe.
             # ON CONFLICT makes a wrong index cost a probe below, never a failed put.
-            cursor = connection.execute(_INSERT_NEW_BLOCK, (item.row_id, item.record))
+            record, slot = self._stored_form(item)
+            cursor = connection.execute(_INSERT_NEW_BLOCK, (item.row_id, record, slot))
             if cursor.rowcount == 1:
                 return self._place(connection, item, area, cursor.lastrowid)
+            if slot is not None:  # the insert did nothing: the slot was never named
+                self._slots.release(slot)
         row = connection.execute(
             "SELECT b.id, p.area FROM blocks AS b JOIN placement AS p ON p.id = b.id"
             " WHERE b.row_id = ?",
@@ -517,10 +566,19 @@ class BlockStore:
             existing = self._existing(connection, row[0], item)
             if existing is not None:
                 return self._put_over(connection, row[0], Area(row[1]), existing, item, area)
+        record, slot = self._stored_form(item)
         cursor = connection.execute(
-            "INSERT INTO blocks (row_id, record) VALUES (?, ?)", (item.row_id, item.record)
+            "INSERT INTO blocks (row_id, record, slot) VALUES (?, ?, ?)",
+            (item.row_id, record, slot),
         )
         return self._place(connection, item, area, cursor.lastrowid)
+
+    def _stored_form(self, item: Prepared) -> tuple[bytes, int | None]:
+        """What a new ``blocks`` row holds: an empty record and a slot taken for the record
+        (a full-size CHK record), or the record inline and no slot (anything smaller)."""
+        if len(item.record) == SLOT_SIZE:
+            return b"", self._slots.take(item.record)
+        return item.record, None
 
     def _place(
         self, connection: sqlite3.Connection, item: Prepared, area: Area, row_number: int | None
@@ -551,9 +609,11 @@ class BlockStore:
         """
         if item.block.kind is KeyKind.CHK:
             return item.block
-        (record,) = connection.execute(
-            "SELECT record FROM blocks WHERE id = ?", (row_number,)
+        record, slot = connection.execute(
+            "SELECT record, slot FROM blocks WHERE id = ?", (row_number,)
         ).fetchone()
+        if slot is not None:
+            record = self._read_slot(slot)
         try:
             return unseal(self._salt, item.row_id, item.block.routing_key, record)
         except DamagedRecord as exc:
@@ -619,10 +679,12 @@ class BlockStore:
             "SELECT area, size FROM placement WHERE id = ?", (row_number,)
         ).fetchone()
         removed = connection.execute(
-            "DELETE FROM blocks WHERE id = ? RETURNING row_id", (row_number,)
+            "DELETE FROM blocks WHERE id = ? RETURNING row_id, slot", (row_number,)
         ).fetchall()
         connection.execute("DELETE FROM placement WHERE id = ?", (row_number,))
-        for (row_key,) in removed:
+        for row_key, slot in removed:
+            if slot is not None:  # rewritten only once this deletion has committed
+                self._slots.release(slot)
             if row_key in self._present:
                 self._present.remove(row_key)
                 self._undo.append((row_key, False))
@@ -654,13 +716,22 @@ class BlockStore:
     # instead and drops the row, which also discards its mark.
 
     def _probe(self, connection: sqlite3.Connection, row_key: bytes) -> tuple[int, bytes] | None:
+        """The row number and record held under ``row_key`` (read from its slot if it has one).
+
+        The slot is read under the lock, like an inline record: a slot is reused
+        only after its row's deletion commits, and no commit can come between.
+        """
         try:
-            row: tuple[int, bytes] | None = connection.execute(
+            row: tuple[int, bytes, int | None] | None = connection.execute(
                 _SELECT_RECORD, (row_key,)
             ).fetchone()
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
-        return row
+        if row is None:
+            return None
+        if row[2] is None:
+            return row[0], row[1]
+        return row[0], self._read_slot(row[2])
 
     def _count_hits(self, row_numbers: Sequence[int]) -> None:
         """Count hits on these rows and mark them used (the caller holds the lock)."""
@@ -727,6 +798,7 @@ class BlockStore:
         connection = self._open()
         saved = [(usage.blocks, usage.bytes) for usage in self._usage.values()]
         relax = not durable and self._config.synchronous is not Synchronous.NORMAL
+        slots = self._slots
         try:
             if relax:
                 connection.execute("PRAGMA synchronous = NORMAL")
@@ -736,6 +808,9 @@ class BlockStore:
                 try:
                     self._write_marks(connection)
                     yield connection
+                    # Every record this transaction put in a slot is written
+                    # (and with FULL, on disk) before the rows naming them commit.
+                    slots.flush(sync=self._config.synchronous is Synchronous.FULL)
                     connection.execute("COMMIT")
                 except BaseException:
                     if connection.in_transaction:
@@ -743,13 +818,17 @@ class BlockStore:
                     for usage, (blocks, size) in zip(self._usage.values(), saved, strict=True):
                         usage.blocks, usage.bytes = blocks, size
                     self._undo_index()
+                    slots.rollback()
                     raise
                 self._undo.clear()
+                slots.commit()  # the slots its deletions released are free only now
             finally:
                 if relax:
                     connection.execute(f"PRAGMA synchronous = {self._config.synchronous.value}")
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
+        except OSError as exc:
+            raise self._translate_os(exc) from exc
 
     @contextmanager
     def _database_errors(self) -> Iterator[None]:
@@ -771,6 +850,55 @@ class BlockStore:
                 f"the disk holding {self._path} is full: free space or lower --store-size"
             )
         return DatabaseError(f"the datastore {self._path} failed: {exc}")
+
+    def _translate_os(self, exc: OSError) -> DatabaseError:
+        if exc.errno == errno.ENOSPC:
+            return DatabaseError(
+                f"the disk holding {self._slots.path} is full: free space or lower --store-size"
+            )
+        return DatabaseError(
+            f"the slot file {self._slots.path} failed ({exc}); check the disk, or stop the "
+            f"node and move {self._path} and {self._slots.path} aside: a fresh datastore "
+            "is created in their place"
+        )
+
+    def _read_slot(self, slot: int) -> bytes:
+        try:
+            return self._slots.read(slot)
+        except OSError as exc:
+            raise self._translate_os(exc) from exc
+
+    def _drop_slots_past_the_end(self) -> None:
+        """Drop the rows whose slot the file does not hold whole (it was cut short), and
+        truncate the unused slots at its end. At open, before any other write."""
+        whole = self._slots.whole_slots()
+        if self._slots.end > whole:
+            with self._lock, self._write() as connection:
+                rows = connection.execute(
+                    "SELECT id FROM blocks WHERE slot >= ?", (whole,)
+                ).fetchall()
+                log.warning(
+                    "the slot file %s ends before the slots of %d datastore rows: dropping "
+                    "them as damaged",
+                    self._slots.path,
+                    len(rows),
+                )
+                for (row_number,) in rows:
+                    self._remove(connection, row_number)
+                self._dropped += len(rows)
+        self._truncate_slots()
+
+    def _truncate_slots(self) -> None:
+        """Cut the slot file after the last slot a row names (outside a transaction)."""
+        connection = self._open()
+        with self._database_errors():
+            (last,) = connection.execute(
+                "SELECT max(slot) FROM blocks WHERE slot IS NOT NULL"
+            ).fetchone()
+        try:
+            self._slots.truncate(0 if last is None else last + 1)
+        except OSError as exc:
+            raise self._translate_os(exc) from exc
 
     def _undo_index(self) -> None:
         """Take back the presence index changes of a transaction that rolled back."""
@@ -802,6 +930,32 @@ class BlockStore:
                 if area in Area._value2member_map_:
                     self._usage[Area(area)] = _Usage(blocks, int(size))
                     self._seq = max(self._seq, seq or 0)
+
+
+def _open_slots(connection: sqlite3.Connection, path: Path, config: StoreConfig) -> SlotFile:
+    """Open the slot file next to the datastore at ``path``, knowing which slots rows name."""
+    where = slot_path(path)
+    if where == path:
+        raise DatabaseError(f"{path}: a datastore's file name may not end in .slots")
+    try:
+        used = [slot for (slot,) in connection.execute(_USED_SLOTS)]
+    except sqlite3.Error as exc:
+        raise DatabaseCorrupt(
+            f"the datastore {path} is damaged ({exc}); move it aside: a fresh "
+            "datastore is created in its place"
+        ) from exc
+    try:
+        return SlotFile.open(where, used, durable=config.synchronous is Synchronous.FULL)
+    except FileNotFoundError as exc:
+        raise DatabaseCorrupt(
+            f"the slot file {where} is missing, but the datastore {path} keeps {len(used)} "
+            f"blocks in it: put it back, or move {path} aside too: a fresh datastore is "
+            "created in its place"
+        ) from exc
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot open the slot file {where}: {exc}; check the path and permissions"
+        ) from exc
 
 
 def _load_salt(connection: sqlite3.Connection, path: Path) -> bytes:

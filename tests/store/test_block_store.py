@@ -21,7 +21,7 @@ from store import (
 )
 from store import block_store as block_store_module
 from store import schema as schema_module
-from tests.store.conftest import CHK, SSK, chk_block
+from tests.store.conftest import CHK, SSK, chk_block, damage_record
 
 
 def with_prefix(block_number: int, prefix: int) -> Block:
@@ -190,19 +190,19 @@ def test_damaged_records_are_dropped_with_a_warning(
     db_path: Path,
     small_config: StoreConfig,
     chks: list[Block],
+    ssk_pairs: list[tuple[Block, Block]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    blocks = [chks[0], chks[1], ssk_pairs[0][0]]  # two records in slots, one inline
     with BlockStore.open(db_path, small_config) as store:
-        store.put_many(chks[:3], Area.CACHE)
+        store.put_many(blocks, Area.CACHE)
+    damage_record(db_path, 1)  # in its slot
     with sqlite3.connect(db_path) as raw:
-        (record,) = raw.execute("SELECT record FROM blocks WHERE id = 1").fetchone()
-        flipped = record[:100] + bytes([record[100] ^ 1]) + record[101:]
-        raw.execute("UPDATE blocks SET record = ? WHERE id = 1", (flipped,))
         raw.execute("UPDATE blocks SET record = CAST(record AS TEXT) WHERE id = 3")
     raw.close()
     with BlockStore.open(db_path, small_config) as store, caplog.at_level(logging.WARNING):
         # Row 3 was retyped to TEXT with its bytes intact: still readable, no decode crash.
-        assert [store.get(b.routing_key) for b in chks[:3]] == [None, chks[1], chks[2]]
+        assert [store.get(b.routing_key) for b in blocks] == [None, blocks[1], blocks[2]]
         assert "dropping damaged datastore row 1" in caplog.text
         assert chks[0].routing_key.hex() not in caplog.text
         assert not store.contains(chks[0].routing_key)
@@ -302,20 +302,12 @@ def test_a_rolled_back_write_leaves_the_presence_index_as_it_was(
     assert not store.might_contain(chks[0].routing_key)
 
 
-def _damage_row_1(db_path: Path) -> None:
-    with sqlite3.connect(db_path) as raw:
-        (record,) = raw.execute("SELECT record FROM blocks WHERE id = 1").fetchone()
-        flipped = record[:100] + bytes([record[100] ^ 1]) + record[101:]
-        raw.execute("UPDATE blocks SET record = ? WHERE id = 1", (flipped,))
-    raw.close()
-
-
 def test_a_damaged_record_asked_twice_in_one_get_many_is_two_misses_and_one_drop(
     db_path: Path, small_config: StoreConfig, chks: list[Block]
 ) -> None:
     with BlockStore.open(db_path, small_config) as store:
         store.put_many(chks[:2], Area.CACHE)
-    _damage_row_1(db_path)
+    damage_record(db_path, 1)
     with BlockStore.open(db_path, small_config) as store:
         keys = [chks[0].routing_key, chks[1].routing_key, chks[0].routing_key]
         assert store.get_many(keys) == [None, chks[1], None]
@@ -331,7 +323,7 @@ def test_a_damaged_record_on_a_single_get_is_a_miss(
 ) -> None:
     with BlockStore.open(db_path, small_config) as store:
         store.put_many(chks[:2], Area.CACHE)
-    _damage_row_1(db_path)
+    damage_record(db_path, 1)
     with BlockStore.open(db_path, small_config) as store:
         assert store.get(chks[0].routing_key) is None
         assert store.get(chks[1].routing_key) == chks[1]

@@ -7,6 +7,7 @@ import pytest
 
 from crypto.blocks import Block
 from store import Area, BlockStore, StoreConfig
+from store.slots import slot_path
 from tests.store.conftest import chk_plaintext, file_bytes
 
 # Windows short enough to sit inside one page, long enough never to occur by chance.
@@ -78,6 +79,7 @@ def test_a_store_with_another_salt_finds_nothing(
         store.put_many(blocks, Area.STORE)
     copy = tmp_path / "resalted.sqlite"
     copy.write_bytes(db_path.read_bytes())
+    slot_path(copy).write_bytes(slot_path(db_path).read_bytes())
     with sqlite3.connect(copy) as raw:
         raw.execute("UPDATE meta SET value = randomblob(32) WHERE name = 'salt'")
     raw.close()

@@ -20,7 +20,7 @@ from store import (
 )
 from store.eviction import bucket_centre, bucket_of
 from store.schema import Migration, Schema, open_database, sql_steps
-from tests.store.conftest import CHK, datastore_schema_at
+from tests.store.conftest import CHK, datastore_schema_at, write_old_file
 
 V1 = Migration(1, "notes", sql_steps("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
 V2 = Migration(2, "note titles", sql_steps("ALTER TABLE notes ADD COLUMN title TEXT"))
@@ -158,9 +158,7 @@ def test_a_version_2_datastore_migrates_to_the_far_index_without_seq(
     """Version 3 only redefines ``placement_far``; blocks, placement rows and LRU order stay."""
     path = tmp_path / "datastore.sqlite"
     version_2 = datastore_schema_at(2)
-    with BlockStore.open(path, StoreConfig(size_bytes=6 * CHK)) as store:
-        store.put_many(chks[:3], Area.STORE)
-        store.get(chks[0].routing_key)
+    write_old_file(path, [(b, Area.STORE) for b in chks[:3]], datastore_schema_at(5))
     with sqlite3.connect(path) as raw:  # back to how version 2 left the file
         placement = raw.execute("SELECT * FROM placement ORDER BY id").fetchall()
         raw.execute("DROP INDEX placement_far")
@@ -195,10 +193,8 @@ def test_a_version_4_datastore_migrates_to_one_eviction_index_per_area(
     path = tmp_path / "datastore.sqlite"
     version_4 = datastore_schema_at(4)
     config = StoreConfig(size_bytes=6 * CHK)  # three CHK blocks an area
-    with BlockStore.open(path, config, location=0.0) as store:
-        store.put_many(chks[:3], Area.CACHE)
-        store.put_many(chks[3:6], Area.STORE)
-        store.get(chks[0].routing_key)  # chks[1] is now the least recently used
+    placed = [(b, Area.STORE) for b in chks[3:6]] + [(chks[n], Area.CACHE) for n in (1, 2, 0)]
+    write_old_file(path, placed, datastore_schema_at(5))  # chks[1]: least recently used
     with sqlite3.connect(path) as raw:  # back to how version 4 left the file
         placement = raw.execute("SELECT * FROM placement ORDER BY id").fetchall()
         raw.execute("DROP INDEX placement_lru")
@@ -209,10 +205,11 @@ def test_a_version_4_datastore_migrates_to_one_eviction_index_per_area(
     raw.close()
     open_database(path, version_4).close()  # a version 4 reader opens it as its own
     BlockStore.open(path, config, location=0.0).close()
-    assert version_of(path) == DATASTORE_SCHEMA.version == 5
+    assert version_of(path) == DATASTORE_SCHEMA.version == 6
     assert _index_sql(path) == {
         "placement_lru": "CREATE INDEX placement_lru ON placement (seq) WHERE area = 2",
         "placement_far": "CREATE INDEX placement_far ON placement (bucket) WHERE area = 1",
+        "blocks_slot": "CREATE UNIQUE INDEX blocks_slot ON blocks (slot) WHERE slot IS NOT NULL",
     }
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT * FROM placement ORDER BY id").fetchall() == placement
@@ -233,5 +230,5 @@ def test_a_version_4_datastore_migrates_to_one_eviction_index_per_area(
             chks[2],
             chks[6],
         ]
-    with pytest.raises(SchemaTooNew, match="schema version 5; this version reads up to 4"):
+    with pytest.raises(SchemaTooNew, match="schema version 6; this version reads up to 4"):
         open_database(path, version_4).close()

@@ -175,5 +175,19 @@ class DatastoreMachine(RuleBasedStateMachine):
         for key in KEYS:
             assert self.store.might_contain(key) == (key in self.model)
 
+    @invariant()
+    def slots_are_named_once_and_the_rest_are_free(self) -> None:
+        # Each committed row's slot is its own; every other slot below the end
+        # is free, and the end stays within what the limits allow plus one batch.
+        connection = self.store._connection
+        assert connection is not None
+        used = [slot for (slot,) in connection.execute("SELECT slot FROM blocks")]
+        used = [slot for slot in used if slot is not None]
+        slots = self.store._slots
+        assert len(used) == len(set(used))
+        assert sorted(set(used) | set(slots._free)) == list(range(slots.end))
+        assert slots.free + len(used) == slots.end
+        assert slots.end <= CONFIG.size_bytes // CHK + 4  # put_many takes at most 4 here
+
 
 TestDatastoreMachine = DatastoreMachine.TestCase

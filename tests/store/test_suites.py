@@ -22,7 +22,6 @@ from crypto.primitives import (
     random_bytes,
 )
 from store import DATASTORE_SCHEMA, Area, BlockStore, PutOutcome, SchemaTooNew, StoreConfig
-from store.eviction import bucket_of
 from store.records import (
     ASSOCIATED_LABEL,
     BLOCK_KEY_V1_CONTEXT,
@@ -37,8 +36,9 @@ from store.records import (
     seal,
     unseal,
 )
-from store.schema import Schema, open_database
-from tests.store.conftest import datastore_schema_at
+from store.schema import open_database
+from store.slots import SLOT_SIZE, slot_path
+from tests.store.conftest import datastore_schema_at, records, write_old_file
 from tests.strategies import key32
 
 SCHEMA_V1 = datastore_schema_at(1)
@@ -63,31 +63,8 @@ def write_v1_file(path: Path, blocks: list[tuple[Block, Area]]) -> None:
     write_old_file(path, blocks, SCHEMA_V1, seal_v1)
 
 
-def write_old_file(
-    path: Path, blocks: list[tuple[Block, Area]], schema: Schema, sealer: object
-) -> None:
-    assert callable(sealer)
-    connection = open_database(path, schema)
-    (salt,) = connection.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()
-    connection.execute("BEGIN IMMEDIATE")
-    for seq, (block, area) in enumerate(blocks, start=1):
-        row = row_id(salt, block.routing_key)
-        cursor = connection.execute(
-            "INSERT INTO blocks (row_id, record) VALUES (?, ?)", (row, sealer(salt, row, block))
-        )
-        connection.execute(
-            "INSERT INTO placement VALUES (?, ?, ?, ?, ?)",
-            (cursor.lastrowid, area, bucket_of(block.routing_key), seq, len(block.data)),
-        )
-    connection.execute("COMMIT")
-    connection.close()
-
-
 def suites(path: Path) -> list[int]:
-    with sqlite3.connect(path) as raw:
-        rows = raw.execute("SELECT record FROM blocks ORDER BY id").fetchall()
-    raw.close()
-    return [record[0] for (record,) in rows]
+    return [record[0] for record in records(path)]
 
 
 def test_a_version_1_file_is_migrated_and_both_suites_are_read(
@@ -113,9 +90,12 @@ def test_a_version_1_file_is_migrated_and_both_suites_are_read(
     assert suites(path) == [1, 1, 1, SUITE_WRITTEN]
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == DATASTORE_SCHEMA.version
-        (record,) = raw.execute("SELECT record FROM blocks WHERE id = 4").fetchone()
-        assert len(record) == len(chks[2].data) + RECORD_OVERHEAD == len(chks[2].data) + 50
+        # The old records stay inline; the new CHK record went to the slot file.
+        slots = raw.execute("SELECT slot FROM blocks ORDER BY id").fetchall()
+        assert slots == [(None,), (None,), (None,), (0,)]
     raw.close()
+    record = records(path)[3]
+    assert len(record) == len(chks[2].data) + RECORD_OVERHEAD == len(chks[2].data) + 50
     with BlockStore.open(path, config) as store:
         assert [store.get(b.routing_key) for b in (*chks[:3], old_ssk)] == [*chks[:3], old_ssk]
         assert store.delete(chks[0].routing_key)
@@ -138,11 +118,11 @@ def test_a_record_of_an_unknown_suite_is_dropped(tmp_path: Path, chks: list[Bloc
     config = StoreConfig(size_bytes=10**7)
     with BlockStore.open(path, config) as store:
         store.put_many(chks[:2], Area.STORE)
-    with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE blocks SET record = x'ff' || substr(record, 2) WHERE id = 1")
+    with slot_path(path).open("r+b") as slots:  # rows 1 and 2 are in slots 0 and 1
+        slots.write(b"\xff")
+        slots.seek(SLOT_SIZE)
         # A suite 3 record relabelled as suite 1 fails too: the suite byte is authenticated.
-        raw.execute("UPDATE blocks SET record = x'01' || substr(record, 2) WHERE id = 2")
-    raw.close()
+        slots.write(b"\x01")
     with BlockStore.open(path, config) as store:
         assert [store.get(b.routing_key) for b in chks[:2]] == [None, None]
         assert store.stats().dropped == 2

@@ -1,0 +1,208 @@
+"""The slot file: full-size CHK records kept out of SQLite, one sealed record per fixed-size slot.
+
+Theory of operation (``specs/store.md`` §The slot file is normative):
+
+- The file (``datastore.slots`` next to ``datastore.sqlite``) is an array of
+  :data:`SLOT_SIZE`-byte slots, no header, no padding: slot *n* is bytes
+  ``n * SLOT_SIZE`` to ``(n + 1) * SLOT_SIZE``. A slot holds exactly one sealed
+  CHK record (§Record layout), whose row in ``blocks`` names the slot; the
+  record's associated data holds that row's id, so a record read from the
+  wrong slot fails to open.
+- Every slot is in one of four states, all kept in memory: **free** (in the
+  min-heap, reused lowest first so the file stays compact), **in use** (a
+  committed row names it), **taken** by the running transaction (allocated
+  from the free slots, its record staged in memory), or **released** by the
+  running transaction (a committed row named it and has just been deleted).
+- Writes are staged and written by :meth:`SlotFile.flush` just before the
+  transaction's ``COMMIT`` (``os.pwrite``, and ``fdatasync`` when commits must
+  be durable): a committed row never names a slot whose record is not on disk.
+- A released slot becomes free only in :meth:`SlotFile.commit`, after the
+  deletion committed; :meth:`SlotFile.rollback` puts taken slots back and
+  forgets releases. So no slot a committed row names is ever rewritten, and a
+  ``kill -9`` at any instant leaves each committed row's own record in its slot.
+  A slot taken and released inside one transaction was never named by a
+  committed row: it is free again at once.
+
+Not thread-safe: the :class:`~store.block_store.BlockStore` lock serialises every call.
+"""
+
+import heapq
+import os
+from pathlib import Path
+
+from crypto.blocks import KeyKind, block_size
+from store.records import RECORD_OVERHEAD
+
+# One sealed CHK record in the suite written now (suite 3): 32,788 bytes of block
+# data and 50 of header and tag. Slots are packed, not padded to 4 KiB pages:
+# padding would waste 11 % of the file, and a write never changes bytes outside
+# its range (SQLite's "powersafe overwrite", which SQLite's own WAL relies on too).
+SLOT_SIZE = block_size(KeyKind.CHK) + RECORD_OVERHEAD
+SUFFIX = ".slots"
+
+
+def slot_path(database: Path) -> Path:
+    """Where the slot file of the datastore at ``database`` lives: same directory and stem."""
+    return database.with_suffix(SUFFIX)
+
+
+class SlotFile:
+    """An open slot file and the in-memory state of its slots (see the module docstring)."""
+
+    def __init__(self, path: Path, fd: int, used: list[int]) -> None:
+        """Adopt an open descriptor; ``used`` holds the slot of every committed row, ascending."""
+        self.path = path
+        self._fd = fd
+        self._end = 0  # slots below this exist (or are taken); the rest of the file is unused
+        self._free: list[int] = []  # a heap
+        self._taken: set[int] = set()
+        self._released: list[int] = []
+        self._staged: dict[int, bytes] = {}
+        self.reset(used)
+
+    @classmethod
+    def open(cls, path: Path, used: list[int], *, durable: bool) -> "SlotFile":
+        """Open (creating if absent) the slot file at ``path``.
+
+        Args:
+            used: the slot of every committed row, ascending.
+            durable: fsync the directory after creating the file, so that the
+                file itself survives a power loss (``synchronous=FULL``).
+
+        Raises:
+            FileNotFoundError: the file is missing although ``used`` names slots.
+            OSError: the file cannot be opened or created.
+        """
+        flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
+        if used and not path.exists():
+            raise FileNotFoundError(path)
+        created = not path.exists()
+        fd = os.open(path, flags | os.O_CREAT, 0o600)
+        try:
+            if created and durable:
+                directory = os.open(path.parent, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
+            return cls(path, fd, used)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    # -- state -----------------------------------------------------------------
+
+    def reset(self, used: list[int]) -> None:
+        """Rebuild the free slots from the slots committed rows name (ascending); no transaction."""
+        self._end = used[-1] + 1 if used else 0
+        in_use = set(used)
+        self._free = [slot for slot in range(self._end) if slot not in in_use]  # sorted: a heap
+        self._taken.clear()
+        self._released.clear()
+        self._staged.clear()
+
+    def whole_slots(self) -> int:
+        """How many complete slots the file holds now (a slot beyond them cannot be read whole)."""
+        return os.fstat(self._fd).st_size // SLOT_SIZE
+
+    @property
+    def end(self) -> int:
+        """One past the highest slot in use or taken (the file's size in slots once truncated)."""
+        return self._end
+
+    @property
+    def free(self) -> int:
+        """Free slots below :attr:`end` (holes the next puts fill first)."""
+        return len(self._free)
+
+    # -- inside a transaction ------------------------------------------------------
+
+    def take(self, record: bytes) -> int:
+        """Reserve the lowest free slot for ``record`` (written at :meth:`flush`); its number."""
+        if len(record) != SLOT_SIZE:
+            raise ValueError(f"a slot holds a {SLOT_SIZE}-byte record, not {len(record)} bytes")
+        if self._free:
+            slot = heapq.heappop(self._free)
+        else:
+            slot = self._end
+            self._end += 1
+        self._taken.add(slot)
+        self._staged[slot] = record
+        return slot
+
+    def release(self, slot: int) -> None:
+        """The row naming ``slot`` is being deleted: free it once the deletion commits."""
+        if slot in self._taken:  # never named by a committed row: free at once
+            self._taken.remove(slot)
+            del self._staged[slot]
+            heapq.heappush(self._free, slot)
+        else:
+            self._released.append(slot)
+
+    def flush(self, *, sync: bool) -> None:
+        """Write the staged records (call just before ``COMMIT``); with ``sync``, fdatasync them.
+
+        Raises:
+            OSError: a write failed (the transaction must roll back).
+        """
+        if not self._staged:
+            return
+        for slot in sorted(self._staged):
+            self._write_at(self._staged[slot], slot * SLOT_SIZE)
+        if sync:
+            os.fdatasync(self._fd)
+
+    def commit(self) -> None:
+        """The transaction committed: its taken slots are in use, its released slots free."""
+        for slot in self._released:
+            heapq.heappush(self._free, slot)
+        self._released.clear()
+        self._taken.clear()
+        self._staged.clear()
+
+    def rollback(self) -> None:
+        """The transaction rolled back: its taken slots are free again, its releases void.
+
+        A taken slot may already hold the record staged for it (the rollback
+        came after :meth:`flush`): no committed row names it, so that is harmless.
+        """
+        for slot in self._taken:
+            heapq.heappush(self._free, slot)
+        self._taken.clear()
+        self._released.clear()
+        self._staged.clear()
+
+    # -- outside a transaction -----------------------------------------------------
+
+    def read(self, slot: int) -> bytes:
+        """The record in ``slot`` (shorter than a slot if the file ends inside it).
+
+        Raises:
+            OSError: the read failed.
+        """
+        return os.pread(self._fd, SLOT_SIZE, slot * SLOT_SIZE)
+
+    def truncate(self, end: int) -> None:
+        """Drop the slots from ``end`` on: no committed row may name one (outside a transaction)."""
+        if end < self._end:
+            self._free = [slot for slot in self._free if slot < end]
+            heapq.heapify(self._free)
+            self._end = end
+        if os.fstat(self._fd).st_size > end * SLOT_SIZE:
+            os.ftruncate(self._fd, end * SLOT_SIZE)
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _write_at(self, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            if written <= 0:
+                raise OSError(f"short write to {self.path}")
+            view, offset = view[written:], offset + written
