@@ -69,7 +69,9 @@ from node.client.metadata import (
 from node.client.network import BlockNetwork
 from node.client.progress import ProgressCallback, ProgressTracker
 from node.client.splitfile import (
+    DEFAULT_EXTRA_INSERTS,
     DEFAULT_WINDOW,
+    MAX_EXTRA_INSERTS,
     BytesSink,
     Healer,
     Sink,
@@ -77,6 +79,7 @@ from node.client.splitfile import (
     fetch_block,
     fetch_content,
     insert_block,
+    insert_copies,
     insert_payload,
 )
 from node.client.usk import EditionCache, find_latest, hint_periods, hint_ssk
@@ -181,7 +184,17 @@ class Client:
         view.network = network
         return view
 
-    def _transfer(self, progress: ProgressCallback | None, *, send: bool = True) -> Transfer:
+    def _transfer(
+        self,
+        progress: ProgressCallback | None,
+        *,
+        send: bool = True,
+        extra_single: int = DEFAULT_EXTRA_INSERTS,
+        extra_header: int = DEFAULT_EXTRA_INSERTS,
+    ) -> Transfer:
+        for name, value in (("extra_single", extra_single), ("extra_header", extra_header)):
+            if isinstance(value, bool) or not 0 <= value <= MAX_EXTRA_INSERTS:
+                raise ValueError(f"{name} must be 0 to {MAX_EXTRA_INSERTS} copies, not {value!r}")
         return Transfer(
             network=self.network if send else None,
             pool=self.pool,
@@ -189,6 +202,8 @@ class Client:
             window=anyio.CapacityLimiter(self.window),
             healer=self.healer,
             max_k=self.max_k,
+            extra_single=extra_single,
+            extra_header=extra_header,
         )
 
     # --- put ---------------------------------------------------------------------------
@@ -204,6 +219,8 @@ class Client:
         get_chk_only: bool = False,
         key_seed: bytes | None = None,
         progress: ProgressCallback | None = None,
+        extra_single: int = DEFAULT_EXTRA_INSERTS,
+        extra_header: int = DEFAULT_EXTRA_INSERTS,
     ) -> str:
         """Insert one file under ``uri`` (an insert key); return its request URI.
 
@@ -211,10 +228,14 @@ class Client:
         type when ``mime`` is not given and, for a CHK, becomes the URI's last
         component (a one-file site, as Freenet's TargetFilename). With
         ``get_chk_only`` nothing is sent and the URI is what the insert would give.
+        ``extra_single``/``extra_header`` (0 to ``MAX_EXTRA_INSERTS``) are the extra
+        copies of blocks without FEC (see :func:`~node.client.splitfile.insert_block`).
         """
         target = self._insert_target(uri)
         name = filename or (target.path[-1] if isinstance(target, CHKURI) and target.path else None)
-        t = self._transfer(progress, send=not get_chk_only)
+        t = self._transfer(
+            progress, send=not get_chk_only, extra_single=extra_single, extra_header=extra_header
+        )
         encrypt = not isinstance(target, CHKURI)
         doc = await self._file_doc(
             t, data, mime or guess_mime(name or ""), codecs, encrypt, key_seed
@@ -236,11 +257,13 @@ class Client:
         get_chk_only: bool = False,
         key_seed: bytes | None = None,
         progress: ProgressCallback | None = None,
+        extra_single: int = DEFAULT_EXTRA_INSERTS,
+        extra_header: int = DEFAULT_EXTRA_INSERTS,
     ) -> str:
         """Insert a site (``a/b.html`` names → files) as a manifest; return its request URI.
 
         ``default`` is the document served for the bare key: ``index.html`` when
-        present unless another name is given.
+        present unless another name is given. ``extra_*`` as for :meth:`put`.
         """
         target = self._insert_target(uri)
         if default is not None and default not in files:
@@ -250,7 +273,9 @@ class Client:
         )
         if chosen is not None and "/" in chosen.strip("/"):
             raise InvalidInsertURI("the default document must be at the top of the site")
-        t = self._transfer(progress, send=not get_chk_only)
+        t = self._transfer(
+            progress, send=not get_chk_only, extra_single=extra_single, extra_header=extra_header
+        )
         encrypt = not isinstance(target, CHKURI)
         codec_list = tuple(codecs)
         entries: dict[str, Document] = {}
@@ -282,10 +307,17 @@ class Client:
         mime: str | None = None,
         get_chk_only: bool = False,
         progress: ProgressCallback | None = None,
+        extra_single: int = DEFAULT_EXTRA_INSERTS,
+        extra_header: int = DEFAULT_EXTRA_INSERTS,
     ) -> str:
-        """Insert a redirect to ``target_uri`` under ``uri``; return its request URI."""
+        """Insert a redirect to ``target_uri`` under ``uri``; return its request URI.
+
+        ``extra_*`` as for :meth:`put` (a redirect under a CHK is a header block).
+        """
         target = self._insert_target(uri)
-        t = self._transfer(progress, send=not get_chk_only)
+        t = self._transfer(
+            progress, send=not get_chk_only, extra_single=extra_single, extra_header=extra_header
+        )
         doc = Redirect(target=str(as_uri(target_uri)), mime=mime)
         return await self._publish(t, target, doc)
 
@@ -361,7 +393,10 @@ class Client:
             raw = encode_document(doc)
             if len(raw) <= CHK_DATA_SIZE:
                 block, chk = insert_chk(raw, metadata=True)
-                await insert_block(t, block)
+                # A file with its content inline is whole in this block; anything
+                # else (split content, split metadata, manifest, redirect) points on.
+                whole = isinstance(doc, FileDoc) and doc.content.inline is not None
+                await insert_block(t, block, single=whole)
                 return chk
             inner = await self._file_doc(t, raw, DEFAULT_MIME, ALL_CODECS, encrypt, _SEED_META)
             doc = MetaDoc(content=inner.content)
@@ -377,10 +412,10 @@ class Client:
             if len(raw) > SSK_DATA_SIZE:  # pragma: no cover - a CHK URI is ~100 bytes
                 raise TooLargeForKey("the redirect does not fit in a signed block")
         if isinstance(target, KSKURI):
-            await insert_block(t, insert_ssk(ksk_as_ssk(target), raw))
+            await insert_block(t, insert_ssk(ksk_as_ssk(target), raw), single=True)
             return str(target)
         if isinstance(target, SSKURI):
-            await insert_block(t, insert_ssk(target, raw))
+            await insert_block(t, insert_ssk(target, raw), single=True)
             return str(target.public())
         return await self._publish_usk(t, target, raw)
 
@@ -396,7 +431,7 @@ class Client:
             edition = max(edition, latest + 1)
         for _ in range(MAX_EDITION_COLLISIONS):
             try:
-                await insert_block(t, insert_ssk(usk.to_ssk(edition), raw))
+                await insert_block(t, insert_ssk(usk.to_ssk(edition), raw), single=True)
                 break
             except Collision:
                 edition += 1
@@ -407,15 +442,17 @@ class Client:
                 existing=None,
             )
         self.editions.observe(public, edition)
-        await self._insert_hints(usk, edition)
+        await self._insert_hints(t, usk, edition)
         return str(public.with_edition(edition))
 
-    async def _insert_hints(self, usk: USKURI, edition: int) -> None:
+    async def _insert_hints(self, t: Transfer, usk: USKURI, edition: int) -> None:
         raw = encode_document(Hint(edition=edition))
         for period in hint_periods(self.clock()):
-            # The first edition of a period owns its hint; later ones collide, harmlessly.
+            # The first edition of a period owns its hint; later ones collide,
+            # harmlessly. Best effort: one try per copy, not counted in progress.
             with contextlib.suppress(NetworkError):
-                await self.network.insert(insert_ssk(hint_ssk(usk, period), raw))
+                block = insert_ssk(hint_ssk(usk, period), raw)
+                await insert_copies(t, block, extra=t.extra_single, retries=0)
 
     # --- get ---------------------------------------------------------------------------
 

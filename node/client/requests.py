@@ -40,7 +40,7 @@ from node.client.errors import ClientError
 from node.client.manifest import SiteFile
 from node.client.network import BlockNetwork
 from node.client.progress import Progress
-from node.client.splitfile import BytesSink
+from node.client.splitfile import DEFAULT_EXTRA_INSERTS, MAX_EXTRA_INSERTS, BytesSink
 
 # Progress is written to the database at most this often per request: resuming
 # relies on the block table, the stored figures are only for display.
@@ -137,10 +137,18 @@ EventCallback = Callable[[RequestEvent], None]
 
 
 class _PersistingNetwork:
-    """A per-request view of the network that remembers blocks in the client database."""
+    """A per-request view of the network that remembers blocks in the client database.
+
+    An insert is skipped when an earlier run of the request had inserted the
+    block; within one run every insert goes out, so the extra copies of a
+    single block (:func:`~node.client.splitfile.insert_block`) are not taken
+    for blocks already done once the first copy has landed. (A restart between
+    the copies of a block leaves it with the copies made before it.)
+    """
 
     def __init__(self, inner: BlockNetwork, db: ClientDatabase, identifier: str) -> None:
         self.inner, self.db, self.identifier = inner, db, identifier
+        self._done_before: dict[bytes, bool] = {}  # routing key → inserted by an earlier run
 
     async def fetch(self, kind: KeyKind, routing_key: bytes) -> Block:
         known, data = self.db.get_block(self.identifier, routing_key)
@@ -151,8 +159,11 @@ class _PersistingNetwork:
         return block
 
     async def insert(self, block: Block) -> None:
-        known, _ = self.db.get_block(self.identifier, block.routing_key)
-        if known:
+        done = self._done_before.get(block.routing_key)
+        if done is None:
+            done, _ = self.db.get_block(self.identifier, block.routing_key)
+            self._done_before[block.routing_key] = done
+        if done:
             return
         await self.inner.insert(block)
         self.db.put_block(self.identifier, block.routing_key, None)
@@ -263,11 +274,16 @@ class RequestManager:
         persistence: Persistence = Persistence.CONNECTION,
         global_queue: bool = False,
         client_name: str = "",
+        extra_single: int = DEFAULT_EXTRA_INSERTS,
+        extra_header: int = DEFAULT_EXTRA_INSERTS,
     ) -> RequestStatus:
         """Start inserting ``data`` (bytes, or a file read when the insert runs) under ``uri``.
 
         With ``redirect_to`` (and ``data=None``) a redirect to that key is inserted.
+        ``extra_single``/``extra_header``: see :meth:`Client.put`; kept with a
+        persistent request and used again when it resumes.
         """
+        _check_extra(extra_single, extra_header)
         if (data is None) == (redirect_to is None):
             raise ValueError("a put has either data or a redirect target")
         params: dict[str, object] = {
@@ -278,6 +294,8 @@ class RequestManager:
             "get_chk_only": get_chk_only,
             "key_seed": random_bytes(32),
             "path": str(data) if isinstance(data, Path) else None,
+            "extra_single": extra_single,
+            "extra_header": extra_header,
         }
         blobs = {"upload": data} if isinstance(data, bytes) else {}
         return self._start(
@@ -297,8 +315,11 @@ class RequestManager:
         persistence: Persistence = Persistence.CONNECTION,
         global_queue: bool = False,
         client_name: str = "",
+        extra_single: int = DEFAULT_EXTRA_INSERTS,
+        extra_header: int = DEFAULT_EXTRA_INSERTS,
     ) -> RequestStatus:
         """Start inserting a site (names → :class:`SiteFile`) under ``uri``."""
+        _check_extra(extra_single, extra_header)
         listing: list[list[object]] = []
         blobs: dict[str, bytes] = {}
         for index, (name, item) in enumerate(sorted(files.items())):
@@ -315,6 +336,8 @@ class RequestManager:
             "codecs": [c.value for c in codecs],
             "get_chk_only": get_chk_only,
             "key_seed": random_bytes(32),
+            "extra_single": extra_single,
+            "extra_header": extra_header,
         }
         return self._start(
             identifier, RequestKind.PUT_DIR, uri, params, persistence, global_queue, client_name,
@@ -480,11 +503,15 @@ class RequestManager:
         chk_only = bool(params["get_chk_only"])
         seed = params["key_seed"]
         assert isinstance(seed, bytes)
+        # Rows saved before these settings existed resume with the defaults.
+        extra_single = _extra(params.get("extra_single"))
+        extra_header = _extra(params.get("extra_header"))
         if status.kind is RequestKind.PUT:
             if params["redirect_to"] is not None:
                 return await client.put_redirect(
                     str(params["redirect_to"]), status.uri, mime=_opt_str(params["mime"]),
                     get_chk_only=chk_only, progress=progress,
+                    extra_single=extra_single, extra_header=extra_header,
                 )  # fmt: skip
             if params["path"] is not None:
                 data = await anyio.Path(str(params["path"])).read_bytes()
@@ -494,6 +521,7 @@ class RequestManager:
                 data, status.uri, mime=_opt_str(params["mime"]),
                 filename=_opt_str(params["target_filename"]), codecs=codecs,
                 get_chk_only=chk_only, key_seed=seed, progress=progress,
+                extra_single=extra_single, extra_header=extra_header,
             )  # fmt: skip
         files: dict[str, SiteFile] = {}
         for name, how, value, mime in params["files"]:  # type: ignore[attr-defined]
@@ -506,6 +534,7 @@ class RequestManager:
         return await client.put_site(
             files, status.uri, default=_opt_str(params["default"]), codecs=codecs,
             get_chk_only=chk_only, key_seed=seed, progress=progress,
+            extra_single=extra_single, extra_header=extra_header,
         )  # fmt: skip
 
     async def _run_subscription(self, client: Client, status: RequestStatus) -> None:
@@ -643,6 +672,19 @@ class RequestManager:
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _check_extra(*values: int) -> None:
+    for value in values:
+        if isinstance(value, bool) or not 0 <= value <= MAX_EXTRA_INSERTS:
+            raise ValueError(f"extra inserts must be 0 to {MAX_EXTRA_INSERTS}, not {value!r}")
+
+
+def _extra(value: object) -> int:
+    """A stored extra-insert count; the default when absent (older rows) or unreadable."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_EXTRA_INSERTS:
+        return value
+    return DEFAULT_EXTRA_INSERTS
 
 
 def _record(status: RequestStatus, params: dict[str, object]) -> dict[str, object]:

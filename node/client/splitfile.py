@@ -30,6 +30,7 @@ from node.client.errors import (
     AllDataNotFound,
     BlockDecodeError,
     BlocksFailed,
+    Collision,
     NetworkError,
     collapse_groups,
 )
@@ -64,6 +65,18 @@ INSERT_RETRIES = 3
 # limit or refusing (a full disk), and retrying at once only meets the same
 # queue. 0.25 + 0.5 + 1 s lets it drain.
 INSERT_RETRY_DELAY = 0.25
+# A block with no FEC around it (a file's top metadata block, a signed key's
+# block) is inserted 1 + N times, each copy an independent network insert (its
+# own uid and random first hop), so that one hostile first hop cannot hold it
+# alone (specs/threat-model.md §10). Freenet's default for both kinds of block
+# (FCP ExtraInsertsSingleBlock, ExtraInsertsSplitfileHeaderBlock) is 2.
+DEFAULT_EXTRA_INSERTS = 2
+# Each copy costs a whole insert; three first hops all hostile is already rare
+# (specs/threat-model.md), and beyond ten the cost grows, the gain does not.
+MAX_EXTRA_INSERTS = 10
+# An extra copy is insurance, and a put waits for all its copies: it is retried
+# once (the first copy, which a put cannot do without, INSERT_RETRIES times).
+EXTRA_COPY_RETRIES = 1
 
 
 class Sink(Protocol):
@@ -96,6 +109,9 @@ class Transfer:
 
     ``network`` is ``None`` for a CHK-only insert (compute keys, send nothing).
     ``fec`` is the erasure code of new segments; fetches use each segment's own.
+    ``extra_single`` and ``extra_header`` are the extra copies of single blocks
+    (:func:`insert_block`): blocks that hold their whole content, and metadata
+    blocks that point at other blocks.
     """
 
     network: BlockNetwork | None
@@ -108,6 +124,8 @@ class Transfer:
     max_k: int = MAX_SEGMENT_DATA
     fec: FecCodec = DEFAULT_FEC
     rng: random.Random = field(default_factory=random.Random)
+    extra_single: int = DEFAULT_EXTRA_INSERTS
+    extra_header: int = DEFAULT_EXTRA_INSERTS
 
 
 # --- insert ------------------------------------------------------------------------------
@@ -178,25 +196,93 @@ async def _insert_encoded(t: Transfer, encoded: list[EncodedBlock], failures: li
                 tg.start_soon(put, item)
 
 
-async def insert_block(t: Transfer, block: Block) -> None:
-    """Insert one block (metadata, SSK) with the same retries as splitfile blocks."""
+async def insert_block(t: Transfer, block: Block, *, single: bool) -> None:
+    """Insert a block that has no FEC around it: 1 + N copies, concurrently.
+
+    ``single`` says the block holds its whole content (an inline file's metadata
+    block, a signed SSK/KSK/USK block): N is ``t.extra_single``; otherwise it is
+    a metadata block that points at other blocks (a splitfile's document, split
+    metadata, a manifest, a redirect): N is ``t.extra_header``. Each copy is an
+    independent network insert, under the transfer's window, so a node gives
+    each its own uid and random first hop. The first copy is retried
+    ``INSERT_RETRIES`` times, the others ``EXTRA_COPY_RETRIES`` times.
+
+    The put of the block succeeds when one copy was inserted and none met a
+    collision. Progress counts the block once (in ``total`` and ``required``),
+    succeeded when its copies have finished; the extra copies are not counted,
+    and retries of the first count as ``failed``.
+
+    Raises:
+        Collision: a copy met a different block under the key (an SSK); the
+            other copies are cancelled.
+        NetworkError: every copy failed: the first copy's error.
+    """
     t.progress.add(total=1, required=1)
     if t.network is None:
         t.progress.success()
         return
-    for attempt in range(INSERT_RETRIES + 1):
-        try:
-            async with t.window:
-                await t.network.insert(block)
-        except NetworkError as exc:
-            if attempt == INSERT_RETRIES or not _retryable(exc):
-                t.progress.failure(fatal=True)
-                raise
-            t.progress.failure()
-            await _retry_pause(t, attempt)
-        else:
-            t.progress.success()
-            return
+    extra = t.extra_single if single else t.extra_header
+    try:
+        await insert_copies(t, block, extra=extra, count_retries=True)
+    except NetworkError:
+        t.progress.failure(fatal=True)
+        raise
+    t.progress.success()
+
+
+async def insert_copies(
+    t: Transfer,
+    block: Block,
+    *,
+    extra: int,
+    retries: int = INSERT_RETRIES,
+    count_retries: bool = False,
+) -> None:
+    """Insert ``block`` 1 + ``extra`` times concurrently, without counting progress
+    (unless ``count_retries``: the first copy's retries count as ``failed``).
+
+    The first copy is retried up to ``retries`` times, the others up to
+    ``min(retries, EXTRA_COPY_RETRIES)``. Raises as :func:`insert_block`.
+    """
+    network = t.network
+    assert network is not None
+    copies = 1 + max(0, extra)
+    errors: list[NetworkError | None] = [None] * copies
+    landed = [False] * copies
+    collisions: list[Collision] = []
+
+    async def one(index: int, scope: anyio.CancelScope) -> None:
+        limit = retries if index == 0 else min(retries, EXTRA_COPY_RETRIES)
+        for attempt in range(limit + 1):
+            try:
+                async with t.window:
+                    await network.insert(block)
+            except Collision as exc:
+                collisions.append(exc)
+                scope.cancel()  # the key is taken: the other copies cannot help
+                return
+            except NetworkError as exc:
+                if attempt == limit or not _retryable(exc):
+                    errors[index] = exc
+                    return
+                if index == 0 and count_retries:
+                    t.progress.failure()
+                await _retry_pause(t, attempt)
+            else:
+                landed[index] = True
+                return
+
+    with collapse_groups():
+        async with anyio.create_task_group() as tg:
+            for index in range(copies):
+                tg.start_soon(one, index, tg.cancel_scope)
+    if collisions:
+        raise collisions[0]
+    if any(landed):
+        return
+    first = errors[0]
+    assert first is not None
+    raise first
 
 
 async def fetch_block(t: Transfer, kind: KeyKind, routing_key: bytes) -> Block:
