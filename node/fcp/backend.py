@@ -85,6 +85,10 @@ class PutOptions:
     local_request_only: bool = False
     realtime: bool = False
     early_encode: bool = False
+    # Extra copies of blocks with no FEC around them (ExtraInsertsSingleBlock,
+    # ExtraInsertsSplitfileHeaderBlock): 0..10, Freenet's default 2.
+    extra_inserts_single_block: int = 2
+    extra_inserts_splitfile_header_block: int = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -273,12 +273,16 @@ class FCPClient:
         priority: int | None = None,
         identifier: str | None = None,
         progress: ProgressCallback | None = None,
+        extra_inserts_single_block: int | None = None,
+        extra_inserts_splitfile_header_block: int | None = None,
     ) -> str:
         """Insert ``data`` or the file at ``path``; returns the final URI.
 
         A file is streamed inline in chunks, unless ``from_disk`` asks the node
         to read it itself (after :meth:`test_dda`, or proven with FileHash).
         ``progress`` sees every non-final message (URIGenerated, SimpleProgress…).
+        ``extra_inserts_*`` (0..10) send ExtraInsertsSingleBlock and
+        ExtraInsertsSplitfileHeaderBlock; ``None`` leaves the node's default (2).
         """
         if (data is None) == (path is None):
             raise ValueError("put() takes exactly one of data and path")
@@ -294,6 +298,8 @@ class FCPClient:
             "Metadata.ContentType": content_type,
             "TargetFilename": target_filename,
             "PriorityClass": priority,
+            "ExtraInsertsSingleBlock": extra_inserts_single_block,
+            "ExtraInsertsSplitfileHeaderBlock": extra_inserts_splitfile_header_block,
         }
         async with self._route_for(identifier) as replies:
             if path is not None and from_disk:
@@ -326,9 +332,12 @@ class FCPClient:
         persistence: str = "connection",
         identifier: str | None = None,
         progress: ProgressCallback | None = None,
+        extra_inserts_single_block: int | None = None,
+        extra_inserts_splitfile_header_block: int | None = None,
     ) -> str:
         """Insert a site: ``files`` maps names (may contain ``/``) to bytes or local paths,
-        all sent inline (ClientPutComplexDir). Returns the site's URI."""
+        all sent inline (ClientPutComplexDir). Returns the site's URI. ``extra_inserts_*``
+        as for :meth:`put`."""
         identifier = identifier or new_identifier("putdir")
         fields: dict[str, object] = {
             "URI": uri,
@@ -337,6 +346,8 @@ class FCPClient:
             "Global": global_,
             "Persistence": persistence,
             "DefaultName": default_name,
+            "ExtraInsertsSingleBlock": extra_inserts_single_block,
+            "ExtraInsertsSplitfileHeaderBlock": extra_inserts_splitfile_header_block,
         }
         parts: list[bytes | Path] = []
         for i, (name, content) in enumerate(files.items()):

@@ -350,6 +350,14 @@ def _codecs(text: str | None) -> tuple[str, ...]:
     return tuple(c.strip().upper() for c in text.split(",") if c.strip())
 
 
+# Extra copies of a single block (specs/client.md §Insert). Freenet takes any
+# integer here (a negative count inserts once; an unreadable one is silently the
+# default); Samizdat refuses what is not 0..10, so a typo or a request for
+# hundreds of whole-block inserts is an error the client sees.
+DEFAULT_EXTRA_INSERTS = 2
+MAX_EXTRA_INSERTS = 10
+
+
 def _put_options(f: _Fields) -> PutOptions:
     return PutOptions(
         content_type=f.opt("Metadata.ContentType") or None,
@@ -361,6 +369,12 @@ def _put_options(f: _Fields) -> PutOptions:
         local_request_only=f.flag("LocalRequestOnly"),
         realtime=f.flag("RealTimeFlag"),
         early_encode=f.flag("EarlyEncode"),
+        extra_inserts_single_block=f.num(
+            "ExtraInsertsSingleBlock", DEFAULT_EXTRA_INSERTS, 0, MAX_EXTRA_INSERTS
+        ),
+        extra_inserts_splitfile_header_block=f.num(
+            "ExtraInsertsSplitfileHeaderBlock", DEFAULT_EXTRA_INSERTS, 0, MAX_EXTRA_INSERTS
+        ),
     )
 
 

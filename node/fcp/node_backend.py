@@ -187,6 +187,8 @@ class NodeBackend:
                 redirect_to=redirect,
                 codecs=_codecs(request.options),
                 get_chk_only=request.options.get_chk_only,
+                extra_single=request.options.extra_inserts_single_block,
+                extra_header=request.options.extra_inserts_splitfile_header_block,
                 **_owner(info),
             )
         self._requests[key] = request
@@ -211,6 +213,8 @@ class NodeBackend:
                 default=request.default_name,
                 codecs=_codecs(request.options),
                 get_chk_only=request.options.get_chk_only,
+                extra_single=request.options.extra_inserts_single_block,
+                extra_header=request.options.extra_inserts_splitfile_header_block,
                 **_owner(info),
             )
         self._requests[key] = request
