@@ -94,8 +94,8 @@ def seal(salt: bytes, row: bytes, block: Block) -> bytes:
     return header + sealed
 
 
-def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes) -> Block:
-    """The block a record of either suite holds.
+def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes | memoryview) -> Block:
+    """The block a record of any suite holds (``record`` may be a view into the slot file).
 
     Authentication proves the record was sealed for this row by someone holding
     the routing key, unchanged since (``specs/store.md`` §Why a get does not
@@ -112,7 +112,7 @@ def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes) -> Block:
     kind = _KINDS.get(record[1])
     if kind is None:
         raise DamagedRecord("the record names an unknown block kind")
-    header = record[:header_size]
+    header = bytes(record[:header_size])  # bytes even when the record is a memoryview
     associated = ASSOCIATED_LABEL + row + header
     key = hash_for(context, salt + routing_key)
     try:
@@ -123,7 +123,12 @@ def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes) -> Block:
         elif record[0] == SUITE_AEGIS256:
             data = fast_aead_decrypt(key, header[2:], memoryview(record)[header_size:], associated)
         else:
-            data = aead_decrypt(key, header[2:], record[header_size:], associated)
+            data = aead_decrypt(key, header[2:], bytes(record[header_size:]), associated)
         return Block(kind, routing_key, data)
     except (DecryptionFailed, InvalidBlock) as exc:
-        raise DamagedRecord(str(exc)) from None
+        why = str(exc)
+    # Raised here, not in the handler: the failure's traceback (whose frames hold
+    # the buffer the AEAD borrowed from a view of the record) is freed at once by
+    # reference counting. A view that still lends its buffer must never be
+    # cleared by the cycle collector: CPython 3.11 then crashes on freeing it.
+    raise DamagedRecord(why)

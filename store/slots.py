@@ -27,8 +27,11 @@ Not thread-safe: the :class:`~store.block_store.BlockStore` lock serialises ever
 """
 
 import heapq
+import mmap
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from crypto.blocks import KeyKind, block_size
 from store.records import RECORD_OVERHEAD
@@ -39,6 +42,8 @@ from store.records import RECORD_OVERHEAD
 # its range (SQLite's "powersafe overwrite", which SQLite's own WAL relies on too).
 SLOT_SIZE = block_size(KeyKind.CHK) + RECORD_OVERHEAD
 SUFFIX = ".slots"
+
+T = TypeVar("T")
 
 
 def slot_path(database: Path) -> Path:
@@ -58,6 +63,9 @@ class SlotFile:
         self._taken: set[int] = set()
         self._released: list[int] = []
         self._staged: dict[int, bytes] = {}
+        # A read-only map of the file, remapped when a read reaches past its end.
+        # A map is never closed while in use: views of it hold it alive.
+        self._map: mmap.mmap | None = None
         self.reset(used)
 
     @classmethod
@@ -180,7 +188,32 @@ class SlotFile:
         Raises:
             OSError: the read failed.
         """
+        staged = self._staged.get(slot)
+        if staged is not None:  # taken by the running transaction, not yet written
+            return staged
         return os.pread(self._fd, SLOT_SIZE, slot * SLOT_SIZE)
+
+    def open_record(self, slot: int, opener: Callable[[bytes | memoryview], T]) -> T:
+        """``opener`` applied to the record in ``slot``, read in place through the map.
+
+        No copy of the record is made: the view is valid only during the call
+        (the caller holds the store's lock, so no commit can free and rewrite
+        the slot meanwhile), and ``opener`` must not keep it.
+
+        Raises:
+            OSError: mapping the file failed.
+        """
+        staged = self._staged.get(slot)
+        if staged is not None:
+            return opener(staged)
+        start, end = slot * SLOT_SIZE, (slot + 1) * SLOT_SIZE
+        mapped = self._map
+        if mapped is None or len(mapped) < end:
+            size = os.fstat(self._fd).st_size
+            if size < end:  # the file ends inside the slot: what there is, damaged
+                return opener(os.pread(self._fd, SLOT_SIZE, start))
+            mapped = self._map = mmap.mmap(self._fd, size, prot=mmap.PROT_READ)
+        return opener(memoryview(mapped)[start:end])
 
     def truncate(self, end: int) -> None:
         """Drop the slots from ``end`` on: no committed row may name one (outside a transaction)."""
@@ -189,12 +222,14 @@ class SlotFile:
             heapq.heapify(self._free)
             self._end = end
         if os.fstat(self._fd).st_size > end * SLOT_SIZE:
+            self._map = None  # no read may reach past the new end through an old map
             os.ftruncate(self._fd, end * SLOT_SIZE)
 
     def sync(self) -> None:
         os.fsync(self._fd)
 
     def close(self) -> None:
+        self._map = None  # unmapped once no view of it is left
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -159,10 +159,11 @@ def test_a_read_error_on_the_slot_file_is_a_clear_error(
 ) -> None:
     store.put(chks[0], Area.CACHE)
 
-    def failing_read(self: SlotFile, slot: int) -> bytes:
+    def failing_read(self: SlotFile, slot: int, *args: object) -> bytes:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(SlotFile, "read", failing_read)
+    monkeypatch.setattr(SlotFile, "read", failing_read)  # pread
+    monkeypatch.setattr(SlotFile, "open_record", failing_read)  # mapping the file
     with pytest.raises(DatabaseError, match=r"the slot file .* failed .*Input/output error"):
         store.get(chks[0].routing_key)
     monkeypatch.undo()
