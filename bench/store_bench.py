@@ -10,7 +10,11 @@ that the second part shows, gets are also run on bare SQLite with the store's
 ``mmap_size`` (a second connection to the same table), printed on their own
 line: that ratio is the store's overhead over SQLite tuned as it is. Then
 concurrent single puts through :class:`store.AsyncBlockStore` (group commit)
-next to bare SQLite committing each put. The sides
+next to bare SQLite committing each put. Last, the same puts on a bare file
+(each block's data written with ``pwrite`` at the next 32 KiB offset, and with
+FULL an ``fdatasync`` a commit), alone, after everything else: the floor the
+store's slot file stands on, printed on its own line; not the baseline, and
+not interleaved, so that the baseline's runs are as before. The sides
 run interleaved in chunks, so both meet the same disk weather (a VM disk's
 fsync time swings several-fold while earlier writes are flushed). Between the
 puts and the gets both sides close and reopen their file, so that both start
@@ -77,6 +81,28 @@ class Raw:
 
     def get(self, key: bytes) -> bytes:
         return bytes(self.db.execute("SELECT v FROM raw WHERE k = ?", (key,)).fetchone()[0])
+
+
+class RawFile:
+    """Bare file writes: what the slot file costs with nothing else (no SQLite, no crypto)."""
+
+    def __init__(self, path: Path, sync: Synchronous) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.sync = sync is Synchronous.FULL
+        self.offset = 0
+
+    def put(self, block: Block) -> None:
+        self.put_many([block])
+
+    def put_many(self, blocks: list[Block]) -> None:
+        for block in blocks:
+            os.pwrite(self.fd, block.data, self.offset)
+            self.offset += len(block.data)
+        if self.sync:
+            os.fdatasync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class RawMapped:
@@ -196,6 +222,10 @@ def main() -> None:
         assert store.stats().hits == len(keys), "the store lost blocks during the benchmark"
         concurrent = anyio.run(concurrent_puts, store, raw, extra)
         raw.db.close()
+        flat = RawFile(base / "raw.file", sync)
+        singles |= interleaved(blocks[:half], {"file": flat.put})
+        batched |= interleaved(batches, {"file": flat.put_many})
+        flat.close()
         sizes = {p.name: p.stat().st_size for p in base.iterdir()}
     rows: dict[str, dict[str, float]] = {}
     for side in ("raw", "store"):
@@ -217,6 +247,11 @@ def main() -> None:
         print(f"{side:8}" + "".join(f"{row[n]:16.1f}" for n in names))
     ratios = "  ".join(f"{n} {rows['store'][n] / rows['raw'][n]:.0%}" for n in names[:3])
     print(f"store / raw: {ratios}")
+    print(
+        f"bare file writes (pwrite{', fdatasync a commit' if sync is Synchronous.FULL else ''}): "
+        f"puts/s {half / sum(singles['file']):.1f}, batched puts/s "
+        f"{(len(blocks) - half) / sum(batched['file']):.1f}"
+    )
     mapped_rate = len(keys) / sum(gets["raw+mmap"])
     mapped_cuts = statistics.quantiles(gets["raw+mmap"], n=100)
     print(
