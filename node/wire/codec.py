@@ -34,7 +34,11 @@ input bounds every length cbor2 will actually allocate (it reads declared
 lengths in chunks and fails at end of input).
 
 Per-class field decoders are built once, when the codec is made, so decoding is
-one dict lookup and one small function call per field.
+one dict lookup and one small function call per field. So is each class's map
+layout in canonical order (its head, keys and type name as constant bytes
+between the values): encoding writes those bytes and each value's shortest
+head itself, and the canonical check is arithmetic on the decoded values (see
+:func:`_is_canonical`), so neither re-encodes nor copies a 32 KiB block.
 
 A relay sends on many of the large messages it decodes unchanged (a block on
 its way back). The codec remembers the bytes of the last
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import struct
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -76,10 +81,54 @@ REMEMBER_SIZE = 1024
 
 T = TypeVar("T")
 _Convert = Callable[[object], object]
+_Emit = Callable[[Any, list[bytes]], None]  # validate a value, append its canonical CBOR
+_Size = Callable[[Any], int]  # the canonical length of a decoded, validated value
 
 
 class _Invalid(Exception):
     """A value breaks the schema; converted to Remote/LocalProtocolError at the boundary."""
+
+
+class _NotCanonical(Exception):
+    """A nested map's keys came in another order than the canonical one."""
+
+
+# CBOR heads (RFC 8949 §3): major type in the top 3 bits, then the argument in the
+# shortest form: in the low 5 bits below 24, else in the next 1, 2, 4 or 8 bytes.
+_SMALL_HEADS = tuple(tuple(bytes([major << 5 | n]) for n in range(24)) for major in range(8))
+_PACK_1 = struct.Struct(">BB").pack
+_PACK_2 = struct.Struct(">BH").pack
+_PACK_4 = struct.Struct(">BI").pack
+_PACK_8 = struct.Struct(">BQ").pack
+_UINT, _NINT, _BYTES, _TEXT, _ARRAY, _MAP = range(6)
+_NULL, _FALSE, _TRUE = b"\xf6", b"\xf4", b"\xf5"
+
+
+def _head(major: int, n: int) -> bytes:
+    """The shortest head of ``major`` with argument ``0 <= n < 2**64``."""
+    if n < 24:
+        return _SMALL_HEADS[major][n]
+    major <<= 5
+    if n < 0x100:
+        return _PACK_1(major | 24, n)
+    if n < 0x10000:
+        return _PACK_2(major | 25, n)
+    if n < 0x100000000:
+        return _PACK_4(major | 26, n)
+    return _PACK_8(major | 27, n)
+
+
+def _head_size(n: int) -> int:
+    """The length of :func:`_head` for the argument ``n``."""
+    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5 if n < 0x100000000 else 9
+
+
+def _one(_v: object) -> int:
+    return 1  # true, false and null
+
+
+def _float_bytes(v: float) -> bytes:
+    return bytes(cbor2.dumps(v, canonical=True))  # its shortest exact width: cbor2 decides
 
 
 def _reject_tag(decoder: object, *args: object) -> object:
@@ -93,25 +142,37 @@ _REJECT_SEMANTIC: dict[int, Callable[..., object]] = dict.fromkeys(_BUILTIN_TAGS
 class _FieldCodec:
     """How one declared type turns wire values into Python values and back."""
 
-    decode: _Convert
-    encode: _Convert
+    decode: _Convert  # a decoded CBOR value to the field's value, checked
+    emit: _Emit  # the field's value, checked, as canonical CBOR pieces
+    size: _Size  # the canonical length of a value ``decode`` accepted
     depth: int  # container levels this value adds (0 for scalars)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _ClassCodec:
+    """A message (or nested) class: its fields, and its map's layout in canonical order.
+
+    ``entries`` walks the map in canonical key order: before each field's value
+    come the constant bytes since the previous value (the map head, keys, and
+    ``"t"`` with the type name), and ``tail`` is whatever constant bytes come
+    after the last value. ``fixed`` is the length of all those constant bytes.
+    """
+
     cls: type
     type_name: str | None
-    fields: tuple[tuple[str, _Convert, _Convert], ...]
+    fields: tuple[tuple[str, _Convert], ...]  # declaration order
     depth: int
-    key_order: tuple[str, ...] = ()  # the map's keys ("t" too, if any) in canonical order
-    loose: tuple[str, ...] = ()  # fields whose values may hold floats or maps
+    key_order: tuple[str, ...]  # the map's keys ("t" too, if any) in canonical order
+    entries: tuple[tuple[bytes, str, _Emit], ...]
+    tail: bytes
+    sizes: tuple[tuple[str, _Size], ...]
+    fixed: int
 
     def decode_map(self, raw: object, extra_keys: int) -> object:
         if type(raw) is not dict:
             raise _Invalid(f"{self.cls.__name__} must be a CBOR map")
         kwargs: dict[str, object] = {}
-        for name, decode, _encode in self.fields:
+        for name, decode in self.fields:
             try:
                 value = raw[name]
             except KeyError:
@@ -121,7 +182,7 @@ class _ClassCodec:
             except _Invalid as exc:
                 raise _Invalid(f"{self._label()}.{name}: {exc}") from None
         if len(raw) != len(self.fields) + extra_keys:
-            known = {name for name, _d, _e in self.fields} | ({TYPE_KEY} if extra_keys else set())
+            known = {name for name, _d in self.fields} | ({TYPE_KEY} if extra_keys else set())
             extra = sorted(repr(k) for k in raw if k not in known)[:5]
             raise _Invalid(f"{self._label()} has unknown fields: {', '.join(extra)}")
         try:
@@ -130,15 +191,28 @@ class _ClassCodec:
             # __post_init__ refused it (node.core raises RemoteProtocolError itself).
             raise _Invalid(f"{self._label()} is invalid: {exc}") from None
 
-    def encode_map(self, message: object) -> dict[str, object]:
-        """The message as a map, its keys in canonical order (see :func:`_is_canonical`)."""
-        values: dict[str, object] = {} if self.type_name is None else {TYPE_KEY: self.type_name}
-        for name, _decode, encode in self.fields:
-            try:
-                values[name] = encode(getattr(message, name))
-            except _Invalid as exc:
-                raise _Invalid(f"{self._label()}.{name}: {exc}") from None
-        return {key: values[key] for key in self.key_order}
+    def encode_into(self, message: object, out: list[bytes]) -> None:
+        """Append the canonical CBOR of ``message``'s map to ``out``, checking every field."""
+        name = ""
+        try:
+            for constant, name, emit in self.entries:
+                out.append(constant)
+                emit(getattr(message, name), out)
+        except _Invalid as exc:
+            raise _Invalid(f"{self._label()}.{name}: {exc}") from None
+        if self.tail:
+            out.append(self.tail)
+
+    def canonical_size(self, raw: dict[str, Any]) -> int:
+        """The length of the canonical encoding of ``raw``, which :meth:`decode_map` accepted.
+
+        Raises:
+            _NotCanonical: a nested map's keys are out of canonical order.
+        """
+        n = self.fixed
+        for name, size in self.sizes:
+            n += size(raw[name])
+        return n
 
     def _label(self) -> str:
         return self.type_name or self.cls.__name__
@@ -146,6 +220,10 @@ class _ClassCodec:
 
 def _bounds(meta: Mapping[str, Any], lo: float, hi: float) -> tuple[Any, Any]:
     return meta.get("min", lo), meta.get("max", hi)
+
+
+def _int_size(v: int) -> int:
+    return _head_size(v if v >= 0 else -1 - v)
 
 
 def _int_codec(meta: Mapping[str, Any]) -> _FieldCodec:
@@ -159,7 +237,12 @@ def _int_codec(meta: Mapping[str, Any]) -> _FieldCodec:
             raise _Invalid(f"{v} is outside [{lo}, {hi}]")
         return v
 
-    return _FieldCodec(convert, convert, 0)
+    def emit(v: object, out: list[bytes]) -> None:
+        convert(v)
+        assert type(v) is int
+        out.append(_head(_UINT, v) if v >= 0 else _head(_NINT, -1 - v))
+
+    return _FieldCodec(convert, emit, _int_size, 0)
 
 
 def _float_codec(meta: Mapping[str, Any]) -> _FieldCodec:
@@ -174,10 +257,16 @@ def _float_codec(meta: Mapping[str, Any]) -> _FieldCodec:
             raise _Invalid(f"{v} is outside [{lo}, {hi}]")
         return v
 
-    def encode(v: object) -> object:
-        return decode(float(v) if type(v) is int else v)
+    def emit(v: object, out: list[bytes]) -> None:
+        v = float(v) if type(v) is int else v
+        decode(v)
+        assert type(v) is float
+        out.append(_float_bytes(v))
 
-    return _FieldCodec(decode, encode, 0)
+    def size(v: float) -> int:
+        return len(_float_bytes(v))
+
+    return _FieldCodec(decode, emit, size, 0)
 
 
 def _bool_codec() -> _FieldCodec:
@@ -186,7 +275,11 @@ def _bool_codec() -> _FieldCodec:
             raise _Invalid(f"expected a boolean, got {type(v).__name__}")
         return v
 
-    return _FieldCodec(convert, convert, 0)
+    def emit(v: object, out: list[bytes]) -> None:
+        convert(v)
+        out.append(_TRUE if v else _FALSE)
+
+    return _FieldCodec(convert, emit, _one, 0)
 
 
 def _sized_codec(kind: type, meta: Mapping[str, Any], where: str) -> _FieldCodec:
@@ -203,26 +296,58 @@ def _sized_codec(kind: type, meta: Mapping[str, Any], where: str) -> _FieldCodec
             raise _Invalid(f"length {n} {unit} is outside [{lo}, {hi}]")
         return v
 
-    return _FieldCodec(convert, convert, 0)
+    def emit_bytes(v: object, out: list[bytes]) -> None:
+        convert(v)
+        assert type(v) is bytes
+        out.append(_head(_BYTES, len(v)))
+        out.append(v)
+
+    def size_bytes(v: bytes) -> int:
+        n = len(v)
+        return _head_size(n) + n
+
+    def emit_text(v: object, out: list[bytes]) -> None:
+        convert(v)
+        assert type(v) is str
+        try:
+            utf8 = v.encode()
+        except UnicodeEncodeError:
+            raise _Invalid("the text is not encodable as UTF-8") from None
+        out.append(_head(_TEXT, len(utf8)))
+        out.append(utf8)
+
+    def size_text(v: str) -> int:
+        n = len(v) if v.isascii() else len(v.encode())
+        return _head_size(n) + n
+
+    if kind is bytes:
+        return _FieldCodec(convert, emit_bytes, size_bytes, 0)
+    return _FieldCodec(convert, emit_text, size_text, 0)
 
 
 def _optional_codec(inner: _FieldCodec) -> _FieldCodec:
-    inner_decode, inner_encode = inner.decode, inner.encode
+    inner_decode, inner_emit, inner_size = inner.decode, inner.emit, inner.size
 
     def decode(v: object) -> object:
         return None if v is None else inner_decode(v)
 
-    def encode(v: object) -> object:
-        return None if v is None else inner_encode(v)
+    def emit(v: object, out: list[bytes]) -> None:
+        if v is None:
+            out.append(_NULL)
+        else:
+            inner_emit(v, out)
 
-    return _FieldCodec(decode, encode, inner.depth)
+    def size(v: object) -> int:
+        return 1 if v is None else inner_size(v)
+
+    return _FieldCodec(decode, emit, size, inner.depth)
 
 
 def _tuple_codec(item: _FieldCodec, meta: Mapping[str, Any], where: str) -> _FieldCodec:
     if "max" not in meta:
         raise TypeError(f"{where}: a tuple field must declare metadata={{'max': N}}")
     lo, hi = int(meta.get("min", 0)), int(meta["max"])
-    item_decode, item_encode = item.decode, item.encode
+    item_decode, item_emit, item_size = item.decode, item.emit, item.size
 
     def check(n: int) -> None:
         if not lo <= n <= hi:
@@ -234,27 +359,37 @@ def _tuple_codec(item: _FieldCodec, meta: Mapping[str, Any], where: str) -> _Fie
         check(len(v))
         return tuple([item_decode(x) for x in v])
 
-    def encode(v: object) -> object:
+    def emit(v: object, out: list[bytes]) -> None:
         if not isinstance(v, tuple):
             raise _Invalid(f"expected a tuple, got {type(v).__name__}")
         check(len(v))
-        return [item_encode(x) for x in v]
+        out.append(_head(_ARRAY, len(v)))
+        for x in v:
+            item_emit(x, out)
 
-    return _FieldCodec(decode, encode, 1 + item.depth)
+    def size(v: list[Any]) -> int:
+        return _head_size(len(v)) + sum(map(item_size, v))
+
+    return _FieldCodec(decode, emit, size, 1 + item.depth)
 
 
 def _nested_codec(codec: _ClassCodec) -> _FieldCodec:
-    cls = codec.cls
+    cls, key_order = codec.cls, codec.key_order
 
     def decode(v: object) -> object:
         return codec.decode_map(v, 0)
 
-    def encode(v: object) -> object:
+    def emit(v: object, out: list[bytes]) -> None:
         if type(v) is not cls:
             raise _Invalid(f"expected {cls.__name__}, got {type(v).__name__}")
-        return codec.encode_map(v)
+        codec.encode_into(v, out)
 
-    return _FieldCodec(decode, encode, codec.depth)
+    def size(v: dict[str, Any]) -> int:
+        if tuple(v) != key_order:
+            raise _NotCanonical
+        return codec.canonical_size(v)
+
+    return _FieldCodec(decode, emit, size, codec.depth)
 
 
 def _field_codec(
@@ -294,55 +429,64 @@ def _class_codec(cls: type, stack: tuple[type, ...] = ()) -> _ClassCodec:
     if not params.frozen:
         raise TypeError(f"{cls.__name__} must be a frozen dataclass")
     hints = typing.get_type_hints(cls)
-    fields = []
-    loose = []
-    depth = 0
+    codecs: dict[str, _FieldCodec] = {}
     for f in dataclasses.fields(cls):
         if f.name == TYPE_KEY:
             raise TypeError(f"{cls.__name__}: the field name {TYPE_KEY!r} is reserved")
         if not f.init:
             raise TypeError(f"{cls.__name__}.{f.name}: every field must be an __init__ field")
-        fc = _field_codec(hints[f.name], f.metadata, f"{cls.__name__}.{f.name}", (*stack, cls))
-        fields.append((f.name, fc.decode, fc.encode))
-        depth = max(depth, fc.depth)
-        if not _plain(hints[f.name]):
-            loose.append(f.name)
+        where = f"{cls.__name__}.{f.name}"
+        codecs[f.name] = _field_codec(hints[f.name], f.metadata, where, (*stack, cls))
     type_name = getattr(cls, "TYPE", None)
     if type_name is not None and not isinstance(type_name, str):
         raise TypeError(f"{cls.__name__}.TYPE must be a str")
-    keys = [name for name, _d, _e in fields] + ([TYPE_KEY] if type_name is not None else [])
+    keys = [*codecs, *([TYPE_KEY] if type_name is not None else [])]
     key_order = tuple(cbor2.loads(cbor2.dumps(dict.fromkeys(keys), canonical=True)))
-    return _ClassCodec(cls, type_name, tuple(fields), 1 + depth, key_order, tuple(loose))
-
-
-def _plain(hint: object) -> bool:
-    """Whether values of ``hint`` encode the same in cbor2's canonical and default modes:
-    integers, byte and text strings, booleans, null, and arrays of these (no floats,
-    whose canonical width may be shorter, and no maps, whose keys canonical mode sorts)."""
-    if hint in (int, bool, bytes, str):
-        return True
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        return all(a is type(None) or _plain(a) for a in args)
-    if typing.get_origin(hint) is tuple:
-        return _plain(args[0])
-    return False
+    # The map's constant bytes, gathered between the values in canonical order.
+    entries = []
+    constant = _head(_MAP, len(key_order))
+    fixed = 0
+    for key in key_order:
+        constant += cbor2.dumps(key)
+        if key == TYPE_KEY:
+            constant += cbor2.dumps(type_name)
+        else:
+            entries.append((constant, key, codecs[key].emit))
+            fixed += len(constant)
+            constant = b""
+    fixed += len(constant)
+    return _ClassCodec(
+        cls=cls,
+        type_name=type_name,
+        fields=tuple((name, c.decode) for name, c in codecs.items()),
+        depth=1 + max((c.depth for c in codecs.values()), default=0),
+        key_order=key_order,
+        entries=tuple(entries),
+        tail=constant,
+        sizes=tuple((name, c.size) for name, c in codecs.items()),
+        fixed=fixed,
+    )
 
 
 def _is_canonical(codec: _ClassCodec, raw: dict[Any, Any], data: bytes) -> bool:
     """Whether ``data`` is exactly the canonical encoding of ``raw`` (which it decoded to).
 
-    The check is a re-encoding. When no value can hold a float or a map (the
-    ``loose`` fields are null), canonical form differs from cbor2's default
-    only in the order of the message's keys: then the keys, in the order they
-    came, must be the canonical order, and the default encoder (which keeps
-    that order, and like the canonical one writes every integer and length in
-    its shortest head) must reproduce ``data``; it is three times cheaper.
+    ``raw`` came from ``data`` through the strict decoder (no tags, definite
+    lengths only) and passed :meth:`_ClassCodec.decode_map`, so it holds only
+    the schema's types. Every item of ``data`` is then at least as long as
+    its canonical form (integer and length heads at least as long as the
+    shortest, floats at least their shortest exact width), and equally long
+    only if identical. So ``data`` is canonical exactly when each map's keys
+    came in canonical order and ``data`` is as long as the canonical encoding
+    (a longer head, or trailing bytes, would make it longer): a sum over a
+    few small values, where re-encoding would copy a 32 KiB block.
     """
-    loose = codec.loose
-    if not loose or all(raw[name] is None for name in loose):
-        return tuple(raw) == codec.key_order and cbor2.dumps(raw) == data
-    return bool(cbor2.dumps(raw, canonical=True) == data)
+    if tuple(raw) != codec.key_order:
+        return False
+    try:
+        return codec.canonical_size(raw) == len(data)
+    except _NotCanonical:
+        return False
 
 
 def registry_of(classes: Iterable[type]) -> dict[str, type]:
@@ -395,15 +539,12 @@ class Codec:
         codec = self._by_class.get(type(message))
         if codec is None:
             raise LocalProtocolError(f"{type(message).__name__} is not a registered message")
+        out: list[bytes] = []
         try:
-            raw = codec.encode_map(message)
+            codec.encode_into(message, out)
         except _Invalid as exc:
             raise LocalProtocolError(f"cannot send {exc}") from None
-        loose = codec.loose
-        if not loose or all(raw[name] is None for name in loose):
-            data: bytes = cbor2.dumps(raw)  # the same bytes: see _is_canonical
-        else:
-            data = cbor2.dumps(raw, canonical=True)
+        data = b"".join(out)
         if len(data) > self.max_size:
             raise LocalProtocolError(
                 f"{codec.type_name} encodes to {len(data)} bytes; the limit is {self.max_size}"

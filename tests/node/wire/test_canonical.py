@@ -1,0 +1,275 @@
+"""The codec's canonical-form check and encoder, against cbor2's canonical encoder.
+
+The codec decides "is this input the canonical encoding of what it decoded
+to?" by key order and length arithmetic, and encodes by writing the map's
+pieces itself. Both must agree with the plain definition, kept here as the
+reference: ``cbor2.dumps(value, canonical=True)``. The inputs are every
+message type (the test set and the core's), re-encoded with random head
+widths, float widths, key orders and trailing bytes, so that canonical and
+non-canonical encodings of one and the same value are both well covered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import struct
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import cbor2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.core import messages as m
+from node.core.config import MAX_HTL
+from node.wire import codec as codec_module
+from node.wire.codec import Codec
+from node.wire.errors import RemoteProtocolError
+from tests.node.wire.messages import REGISTRY, everything
+
+TEST_CODEC = Codec(REGISTRY)
+CORE_CODEC = Codec(m.MESSAGE_TYPES)
+
+
+def reference_is_canonical(raw: object, data: bytes) -> bool:
+    """The definition: ``data`` is byte for byte the canonical encoding of ``raw``."""
+    return bool(cbor2.dumps(raw, canonical=True) == data)
+
+
+def strict_loads(data: bytes) -> Any:
+    return cbor2.loads(
+        data,
+        tag_hook=codec_module._reject_tag,
+        semantic_decoders=codec_module._REJECT_SEMANTIC,
+        allow_indefinite=False,
+        allow_duplicate_keys=False,
+        strict_hashable_types=True,
+    )
+
+
+# --- core messages, drawn from their declared limits ---------------------------------
+
+# What __post_init__ demands beyond the metadata, by field name.
+OVERRIDES: dict[str, st.SearchStrategy[Any]] = {
+    "routing_key": st.binary(min_size=32, max_size=32),
+    "htl": st.integers(1, MAX_HTL),
+    "location": st.floats(0.0, 1.0, exclude_max=True),
+    "beta": st.floats(m.MIN_SWAP_BETA, 1.0),
+    "ref": st.binary(min_size=1, max_size=40) | st.integers(1, m.MAX_REF).map(bytes),
+}
+
+
+def sized_bytes(lo: int, hi: int) -> st.SearchStrategy[bytes]:
+    """Short random bytes, or long zero bytes up to ``hi`` (every length-head width)."""
+    return st.binary(min_size=lo, max_size=min(hi, 40)) | st.integers(lo, hi).map(bytes)
+
+
+def value_for(hint: object, meta: typing.Mapping[str, Any], name: str) -> st.SearchStrategy[Any]:
+    if name in OVERRIDES:
+        return OVERRIDES[name]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return st.booleans()
+    if hint is int:
+        return st.integers(meta.get("min", -(2**64)), meta.get("max", 2**64 - 1))
+    if hint is float:
+        return st.floats(meta.get("min"), meta.get("max"), allow_nan=False, allow_infinity=False)
+    if hint is bytes:
+        return sized_bytes(meta.get("min", 0), meta["max"])
+    if origin is tuple:
+        item = st.floats(0.0, 1.0, exclude_max=True)  # the core's only tuples are locations
+        many = st.integers(0, meta["max"]).map(lambda n: (0.25,) * n)  # every count-head width
+        return st.lists(item, max_size=8).map(tuple) | many
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return message_of(hint)
+    if origin is typing.Union or origin is not None:
+        (inner,) = [a for a in args if a is not type(None)]
+        return st.none() | value_for(inner, meta, name)
+    raise AssertionError(f"no strategy for {hint!r}")
+
+
+def message_of(cls: type) -> st.SearchStrategy[Any]:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: value_for(hints[f.name], f.metadata, f.name) for f in dataclasses.fields(cls)}
+    return st.builds(cls, **fields)
+
+
+core_messages = st.sampled_from(list(m.MESSAGE_TYPES.values())).flatmap(message_of)
+
+
+# --- a loose CBOR encoder: any head width, any float width, any key order ------------
+
+
+class Loose:
+    """Encodes a decoded value canonically except at the chosen decision points.
+
+    Every head width, float width and map key order is a decision point,
+    numbered in encoding order; at the points in ``deviate`` the encoder takes
+    a drawn non-canonical alternative (where there is one). Deviating at one
+    or two points at a time covers each kind of non-canonical form alone.
+    """
+
+    def __init__(self, draw: Callable[[st.SearchStrategy[Any]], Any], deviate: set[int]) -> None:
+        self.draw, self.deviate, self.points = draw, deviate, 0
+
+    def choose(self, options: list[Any]) -> Any:
+        point, self.points = self.points, self.points + 1
+        if point in self.deviate and len(options) > 1:
+            return self.draw(st.sampled_from(options[1:]))
+        return options[0]
+
+    def head(self, major: int, n: int) -> bytes:
+        limits = ((0, 24), (1, 2**8), (2, 2**16), (4, 2**32), (8, 2**64))
+        width = self.choose([w for w, limit in limits if n < limit])
+        if width == 0:
+            return bytes([major << 5 | n])
+        extra = {1: 24, 2: 25, 4: 26, 8: 27}[width]
+        return bytes([major << 5 | extra]) + n.to_bytes(width, "big")
+
+    def encode(self, value: object) -> bytes:
+        if value is None:
+            return b"\xf6"
+        if value is True or value is False:
+            return b"\xf5" if value else b"\xf4"
+        if type(value) is int:
+            return self.head(0, value) if value >= 0 else self.head(1, -1 - value)
+        if type(value) is float:
+            widths = [(0xF9, ">e"), (0xFA, ">f"), (0xFB, ">d")]
+            code, fmt = self.choose([(c, f) for c, f in widths if _round_trips(value, f)])
+            return bytes([code]) + struct.pack(fmt, value)
+        if type(value) is bytes:
+            return self.head(2, len(value)) + value
+        if type(value) is str:
+            utf8 = value.encode()
+            return self.head(3, len(utf8)) + utf8
+        if type(value) is list:
+            return self.head(4, len(value)) + b"".join(self.encode(x) for x in value)
+        if type(value) is dict:
+            keys = list(value)  # the codec's raw maps come in canonical order
+            others = [
+                p for p in itertools.islice(itertools.permutations(keys), 24) if list(p) != keys
+            ]
+            order = self.choose([keys, *others])
+            return self.head(5, len(value)) + b"".join(
+                self.encode(key) + self.encode(value[key]) for key in order
+            )
+        raise AssertionError(f"unexpected {value!r}")
+
+
+def _round_trips(value: float, fmt: str) -> bool:
+    try:
+        return bool(struct.unpack(fmt, struct.pack(fmt, value))[0] == value)
+    except (OverflowError, struct.error):
+        return False
+
+
+def check_against_reference(codec: Codec, message: object, data: st.DataObject) -> None:
+    canonical = codec.encode(message)
+    raw = strict_loads(canonical)
+    assert canonical == cbor2.dumps(raw, canonical=True)
+    counter = Loose(data.draw, set())
+    assert counter.encode(raw) == canonical
+    deviate = data.draw(st.sets(st.integers(0, counter.points - 1), max_size=2))
+    encoded = Loose(data.draw, deviate).encode(raw)
+    if data.draw(st.integers(0, 3)) == 0:
+        encoded += data.draw(st.binary(min_size=1, max_size=3))  # trailing bytes
+    decoded_raw = strict_loads(encoded)
+    verdict = reference_is_canonical(decoded_raw, encoded)
+    class_codec = codec._by_class[type(message)]
+    class_codec.decode_map(decoded_raw, 1)  # the check assumes a valid map
+    assert codec_module._is_canonical(class_codec, decoded_raw, encoded) is verdict
+    if verdict:
+        assert encoded == canonical
+        assert codec.decode(encoded) == message
+    else:
+        with pytest.raises(RemoteProtocolError, match="canonical"):
+            codec.decode(encoded)
+
+
+# Integers on each side of every head-width boundary, both signs.
+EDGE_INTS = sorted(
+    {
+        v
+        for b in (24, 2**8, 2**16, 2**32, 2**64)
+        for v in (b - 1, b, -b, -b - 1)
+        if -(2**64) <= v <= 2**64 - 1
+    }
+)
+everything_at_edges = st.builds(
+    dataclasses.replace,
+    everything,
+    anyint=st.sampled_from(EDGE_INTS),
+    blob=st.sampled_from([23, 24, 255, 256, 40_000]).map(bytes),
+)
+
+
+@settings(max_examples=300)
+@given(everything | everything_at_edges, st.data())
+def test_the_canonical_check_agrees_with_re_encoding(message: Any, data: st.DataObject) -> None:
+    check_against_reference(TEST_CODEC, message, data)
+
+
+@settings(max_examples=300)
+@given(core_messages, st.data())
+def test_the_canonical_check_agrees_with_re_encoding_for_core_messages(
+    message: Any, data: st.DataObject
+) -> None:
+    check_against_reference(CORE_CODEC, message, data)
+
+
+@given(core_messages)
+def test_core_messages_encode_as_cbor2_canonical_and_round_trip(message: Any) -> None:
+    data = CORE_CODEC.encode(message)
+    assert data == cbor2.dumps(strict_loads(data), canonical=True)
+    decoded = CORE_CODEC.decode(data)
+    assert decoded == message and type(decoded) is type(message)
+    assert Codec(m.MESSAGE_TYPES).encode(decoded) == data
+
+
+@given(everything)
+def test_test_messages_encode_as_cbor2_canonical(message: Any) -> None:
+    data = TEST_CODEC.encode(message)
+    assert data == cbor2.dumps(strict_loads(data), canonical=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, b"\x00"),
+        (23, b"\x17"),
+        (24, b"\x18\x18"),
+        (255, b"\x18\xff"),
+        (256, b"\x19\x01\x00"),
+        (65535, b"\x19\xff\xff"),
+        (65536, b"\x1a\x00\x01\x00\x00"),
+        (2**32 - 1, b"\x1a\xff\xff\xff\xff"),
+        (2**32, b"\x1b\x00\x00\x00\x01\x00\x00\x00\x00"),
+        (2**64 - 1, b"\x1b" + b"\xff" * 8),
+    ],
+)
+def test_heads_are_the_shortest(value: int, expected: bytes) -> None:
+    assert codec_module._head(0, value) == expected == cbor2.dumps(value)
+    assert codec_module._head_size(value) == len(expected)
+
+
+@pytest.mark.parametrize("value", EDGE_INTS)
+def test_integer_sizes_at_every_boundary(value: int) -> None:
+    assert codec_module._int_size(value) == len(cbor2.dumps(value))
+
+
+def test_post_init_still_runs_on_decoded_messages() -> None:
+    data = cbor2.dumps(
+        {"t": "data_request", "uid": 1, "kind": 1, "routing_key": bytes(32), "htl": 0},
+        canonical=True,
+    )
+    with pytest.raises(RemoteProtocolError, match="HTL"):
+        CORE_CODEC.decode(data)
+    short_key = cbor2.dumps(
+        {"t": "insert", "uid": 1, "kind": 1, "routing_key": bytes(31), "htl": 3, "sinks": 0},
+        canonical=True,
+    )
+    with pytest.raises(RemoteProtocolError, match="routing key"):
+        CORE_CODEC.decode(short_key)
