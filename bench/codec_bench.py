@@ -5,7 +5,7 @@ as a baseline measured in the same run, ``node/wire/codec.py`` as it was at
 ``--baseline`` (a git revision, loaded from ``git show`` into a throwaway
 module: the old code lives only in git). Each figure is the best of
 ``--repeat`` runs of ``--number`` calls, so a busy machine inflates the
-figures less than it would a mean.
+figures less than it would a mean; the two codecs take turns run by run.
 
 The messages are those of a relay forwarding 32 KiB blocks: ``DataFound`` and
 ``InsertData`` with a full CHK block, and the small ``DataRequest``,
@@ -17,6 +17,8 @@ which costs nothing).
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import subprocess
 import sys
 import timeit
@@ -62,43 +64,51 @@ def load_baseline(revision: str) -> types.ModuleType:
     return module
 
 
-def best_us(call: Callable[[], object], number: int, repeat: int) -> float:
-    return min(timeit.repeat(call, number=number, repeat=repeat)) / number * 1e6
+def timings(
+    modules: list[types.ModuleType], number: int, repeat: int
+) -> list[dict[str, tuple[float, float]]]:
+    """``{message: (encode µs, decode µs)}`` for each codec module.
 
-
-def measure(module: types.ModuleType, number: int, repeat: int) -> dict[str, tuple[float, float]]:
-    """``{message: (encode µs, decode µs)}`` for one codec module."""
-    codec = module.Codec(m.MESSAGE_TYPES)
-    figures = {}
+    The modules take turns, run by run, so that a load that comes and goes on
+    the machine weighs on each alike; each figure is the best run.
+    """
+    codecs = [module.Codec(m.MESSAGE_TYPES) for module in modules]
+    figures: list[dict[str, tuple[float, float]]] = [{} for _ in modules]
     for name, build in MESSAGES.items():
         message = build()
-        data = codec.encode(message)
-        assert codec.decode(data) == message
-        encode = best_us(lambda: codec.encode(message), number, repeat)  # noqa: B023
-        decode = best_us(lambda: codec.decode(data), number, repeat)  # noqa: B023
-        figures[name] = (encode, decode)
+        cases = []
+        for codec in codecs:
+            data = codec.encode(message)
+            assert codec.decode(data) == message
+            encode = timeit.Timer(functools.partial(codec.encode, message))
+            decode = timeit.Timer(functools.partial(codec.decode, data))
+            cases.append((encode, decode))
+        best = [[math.inf, math.inf] for _ in codecs]
+        for _ in range(repeat):
+            for i, timers in enumerate(cases):
+                for j, timer in enumerate(timers):
+                    best[i][j] = min(best[i][j], timer.timeit(number) / number * 1e6)
+        for i, (enc, dec) in enumerate(best):
+            figures[i][name] = (enc, dec)
     return figures
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--baseline", default="db550fd", help="git revision to compare with")
     parser.add_argument("--no-baseline", action="store_true", help="time the working tree only")
     parser.add_argument("--number", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args(argv)
-    before = (
-        None
-        if args.no_baseline
-        else measure(load_baseline(args.baseline), args.number, args.repeat)
-    )
-    after = measure(current, args.number, args.repeat)
+    modules = [current] if args.no_baseline else [load_baseline(args.baseline), current]
+    figures = timings(modules, args.number, args.repeat)
     print(f"µs per message (best of {args.repeat} x {args.number})")
-    if before is None:
+    if args.no_baseline:
         print(f"{'message':22} {'encode':>8} {'decode':>8}")
-        for name, (enc, dec) in after.items():
+        for name, (enc, dec) in figures[0].items():
             print(f"{name:22} {enc:8.2f} {dec:8.2f}")
         return
+    before, after = figures
     print(f"{'message':22} {'encode':>18} {'decode':>18}   (baseline {args.baseline} -> now)")
     for name, (enc, dec) in after.items():
         old_enc, old_dec = before[name]

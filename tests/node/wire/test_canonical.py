@@ -16,7 +16,7 @@ import itertools
 import struct
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import cbor2
 import pytest
@@ -258,6 +258,39 @@ def test_heads_are_the_shortest(value: int, expected: bytes) -> None:
 @pytest.mark.parametrize("value", EDGE_INTS)
 def test_integer_sizes_at_every_boundary(value: int) -> None:
     assert codec_module._int_size(value) == len(cbor2.dumps(value))
+
+
+def test_a_decoded_message_is_built_as_its_constructor_builds_it() -> None:
+    message = m.DataFound(uid=1, kind=2, routing_key=bytes(32), data=b"x", fold=None)
+    decoded = CORE_CODEC.decode(CORE_CODEC.encode(message))
+    assert type(decoded) is m.DataFound
+    assert [getattr(decoded, f.name) for f in dataclasses.fields(m.DataFound)] == [
+        getattr(message, f.name) for f in dataclasses.fields(m.DataFound)
+    ]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decoded.uid = 2  # type: ignore[misc]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OwnInit:
+    """A class with a hand-written __init__: the codec must call it, not bypass it."""
+
+    TYPE: ClassVar[str] = "own_init"
+    n: int = dataclasses.field(metadata={"min": 0, "max": 100})
+
+    def __init__(self, *, n: int) -> None:
+        if n == 13:
+            raise ValueError("unlucky")
+        object.__setattr__(self, "n", n)
+
+
+def test_a_class_with_its_own_init_is_built_by_calling_it() -> None:
+    codec = Codec({OwnInit.TYPE: OwnInit})
+    assert not codec._by_class[OwnInit].direct
+    assert CORE_CODEC._by_class[m.DataFound].direct
+    assert codec.decode(cbor2.dumps({"t": "own_init", "n": 5}, canonical=True)) == OwnInit(n=5)
+    with pytest.raises(RemoteProtocolError, match="unlucky"):
+        codec.decode(cbor2.dumps({"t": "own_init", "n": 13}, canonical=True))
 
 
 def test_post_init_still_runs_on_decoded_messages() -> None:
