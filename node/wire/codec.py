@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import struct
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -61,6 +60,7 @@ from typing import Any, TypeVar
 
 import cbor2
 
+from node.wire.cbor import ARRAY, BYTES, FALSE, MAP, NINT, NULL, TEXT, TRUE, UINT, head, head_size
 from node.wire.errors import LocalProtocolError, RemoteProtocolError
 from node.wire.framing import MAX_MESSAGE_SIZE
 
@@ -95,36 +95,6 @@ class _Invalid(Exception):
 
 class _NotCanonical(Exception):
     """A nested map's keys came in another order than the canonical one."""
-
-
-# CBOR heads (RFC 8949 §3): major type in the top 3 bits, then the argument in the
-# shortest form: in the low 5 bits below 24, else in the next 1, 2, 4 or 8 bytes.
-_SMALL_HEADS = tuple(tuple(bytes([major << 5 | n]) for n in range(24)) for major in range(8))
-_PACK_1 = struct.Struct(">BB").pack
-_PACK_2 = struct.Struct(">BH").pack
-_PACK_4 = struct.Struct(">BI").pack
-_PACK_8 = struct.Struct(">BQ").pack
-_UINT, _NINT, _BYTES, _TEXT, _ARRAY, _MAP = range(6)
-_NULL, _FALSE, _TRUE = b"\xf6", b"\xf4", b"\xf5"
-
-
-def _head(major: int, n: int) -> bytes:
-    """The shortest head of ``major`` with argument ``0 <= n < 2**64``."""
-    if n < 24:
-        return _SMALL_HEADS[major][n]
-    major <<= 5
-    if n < 0x100:
-        return _PACK_1(major | 24, n)
-    if n < 0x10000:
-        return _PACK_2(major | 25, n)
-    if n < 0x100000000:
-        return _PACK_4(major | 26, n)
-    return _PACK_8(major | 27, n)
-
-
-def _head_size(n: int) -> int:
-    """The length of :func:`_head` for the argument ``n``."""
-    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5 if n < 0x100000000 else 9
 
 
 def _one(_v: object) -> int:
@@ -238,7 +208,7 @@ def _bounds(meta: Mapping[str, Any], lo: float, hi: float) -> tuple[Any, Any]:
 
 
 def _int_size(v: int) -> int:
-    return _head_size(v if v >= 0 else -1 - v)
+    return head_size(v if v >= 0 else -1 - v)
 
 
 def _int_codec(meta: Mapping[str, Any]) -> _FieldCodec:
@@ -255,7 +225,7 @@ def _int_codec(meta: Mapping[str, Any]) -> _FieldCodec:
     def emit(v: object, out: list[bytes]) -> None:
         convert(v)
         assert type(v) is int
-        out.append(_head(_UINT, v) if v >= 0 else _head(_NINT, -1 - v))
+        out.append(head(UINT, v) if v >= 0 else head(NINT, -1 - v))
 
     return _FieldCodec(convert, emit, _int_size, 0)
 
@@ -292,7 +262,7 @@ def _bool_codec() -> _FieldCodec:
 
     def emit(v: object, out: list[bytes]) -> None:
         convert(v)
-        out.append(_TRUE if v else _FALSE)
+        out.append(TRUE if v else FALSE)
 
     return _FieldCodec(convert, emit, _one, 0)
 
@@ -314,12 +284,12 @@ def _sized_codec(kind: type, meta: Mapping[str, Any], where: str) -> _FieldCodec
     def emit_bytes(v: object, out: list[bytes]) -> None:
         convert(v)
         assert type(v) is bytes
-        out.append(_head(_BYTES, len(v)))
+        out.append(head(BYTES, len(v)))
         out.append(v)
 
     def size_bytes(v: bytes) -> int:
         n = len(v)
-        return _head_size(n) + n
+        return head_size(n) + n
 
     def emit_text(v: object, out: list[bytes]) -> None:
         convert(v)
@@ -328,12 +298,12 @@ def _sized_codec(kind: type, meta: Mapping[str, Any], where: str) -> _FieldCodec
             utf8 = v.encode()
         except UnicodeEncodeError:
             raise _Invalid("the text is not encodable as UTF-8") from None
-        out.append(_head(_TEXT, len(utf8)))
+        out.append(head(TEXT, len(utf8)))
         out.append(utf8)
 
     def size_text(v: str) -> int:
         n = len(v) if v.isascii() else len(v.encode())
-        return _head_size(n) + n
+        return head_size(n) + n
 
     if kind is bytes:
         return _FieldCodec(convert, emit_bytes, size_bytes, 0)
@@ -348,7 +318,7 @@ def _optional_codec(inner: _FieldCodec) -> _FieldCodec:
 
     def emit(v: object, out: list[bytes]) -> None:
         if v is None:
-            out.append(_NULL)
+            out.append(NULL)
         else:
             inner_emit(v, out)
 
@@ -378,12 +348,12 @@ def _tuple_codec(item: _FieldCodec, meta: Mapping[str, Any], where: str) -> _Fie
         if not isinstance(v, tuple):
             raise _Invalid(f"expected a tuple, got {type(v).__name__}")
         check(len(v))
-        out.append(_head(_ARRAY, len(v)))
+        out.append(head(ARRAY, len(v)))
         for x in v:
             item_emit(x, out)
 
     def size(v: list[Any]) -> int:
-        return _head_size(len(v)) + sum(map(item_size, v))
+        return head_size(len(v)) + sum(map(item_size, v))
 
     return _FieldCodec(decode, emit, size, 1 + item.depth)
 
@@ -459,7 +429,7 @@ def _class_codec(cls: type, stack: tuple[type, ...] = ()) -> _ClassCodec:
     key_order = tuple(cbor2.loads(cbor2.dumps(dict.fromkeys(keys), canonical=True)))
     # The map's constant bytes, gathered between the values in canonical order.
     entries = []
-    constant = _head(_MAP, len(key_order))
+    constant = head(MAP, len(key_order))
     fixed = 0
     for key in key_order:
         constant += cbor2.dumps(key)

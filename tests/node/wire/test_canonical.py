@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from node.core import messages as m
 from node.core.config import MAX_HTL
+from node.wire import cbor
 from node.wire import codec as codec_module
 from node.wire.codec import Codec
 from node.wire.errors import RemoteProtocolError
@@ -251,8 +252,8 @@ def test_test_messages_encode_as_cbor2_canonical(message: Any) -> None:
     ],
 )
 def test_heads_are_the_shortest(value: int, expected: bytes) -> None:
-    assert codec_module._head(0, value) == expected == cbor2.dumps(value)
-    assert codec_module._head_size(value) == len(expected)
+    assert cbor.head(0, value) == expected == cbor2.dumps(value)
+    assert cbor.head_size(value) == len(expected)
 
 
 @pytest.mark.parametrize("value", EDGE_INTS)
