@@ -307,3 +307,24 @@ def test_post_init_still_runs_on_decoded_messages() -> None:
     )
     with pytest.raises(RemoteProtocolError, match="routing key"):
         CORE_CODEC.decode(short_key)
+
+
+def _shortest_exact_width(value: float) -> int:
+    """3, 5 or 9: the shortest CBOR float that holds ``value`` exactly (sign of zero too)."""
+    for size, fmt in ((3, ">e"), (5, ">f")):
+        if _round_trips(value, fmt):  # packing keeps the sign of zero
+            return size
+    return 9
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_cbor2_writes_a_float_in_its_shortest_exact_width(value: float) -> None:
+    """What the length arithmetic assumes: no shorter encoding of a float exists than cbor2's."""
+    assert len(cbor2.dumps(value, canonical=True)) == _shortest_exact_width(value)
+
+
+def test_cbor2_writes_every_half_precision_float_in_its_shortest_width() -> None:
+    for bits in range(0x10000):
+        (value,) = struct.unpack(">e", bits.to_bytes(2, "big"))
+        if value == value and abs(value) != float("inf"):
+            assert len(cbor2.dumps(value, canonical=True)) == 3
