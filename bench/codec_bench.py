@@ -3,7 +3,9 @@
 Run ``python -m bench.codec_bench``. It times the codec in the working tree and,
 as a baseline measured in the same run, ``node/wire/codec.py`` as it was at
 ``--baseline`` (a git revision, loaded from ``git show`` into a throwaway
-module: the old code lives only in git). Each figure is the best of
+module: the old code lives only in git, and takes its imports from the
+working tree). The default, db550fd, is the codec before its canonical
+check and encoder stopped re-encoding whole maps. Each figure is the best of
 ``--repeat`` runs of ``--number`` calls, so a busy machine inflates the
 figures less than it would a mean; the two codecs take turns run by run.
 
