@@ -94,6 +94,11 @@ _INSERT_NEW_BLOCK_AT = (
 )
 # The slots committed rows name, ascending (read through the partial index blocks_slot).
 _USED_SLOTS = "SELECT slot FROM blocks WHERE slot IS NOT NULL ORDER BY slot"
+# Rows whose slot the file cannot hold: past its end, or not a slot number at all.
+_ROWS_WITHOUT_THEIR_SLOT = (
+    "SELECT id FROM blocks WHERE slot IS NOT NULL"
+    " AND (typeof(slot) != 'integer' OR slot < 0 OR slot >= ?)"
+)
 _INSERT_PLACEMENT = "INSERT INTO placement (id, area, bucket, seq, size) VALUES (?, ?, ?, ?, ?)"
 _MAX_ROW_NUMBER = (1 << 63) - 1  # SQLite's largest rowid
 # The result of a put that stored its block and evicted nothing: results are
@@ -279,11 +284,11 @@ class BlockStore:
                     f"the datastore {path} is damaged ({exc}); move it aside: a fresh "
                     "datastore is created in its place"
                 ) from exc
-            slots = _open_slots(connection, path, config)
+            slots, invalid = _open_slots(connection, path, config)
             try:
                 store = cls(connection, config, salt, location, path, slots)
                 store._load_usage()
-                store._drop_slots_past_the_end()
+                store._drop_rows_without_their_slot(invalid)
                 store._enforce_limits()
             except BaseException:
                 slots.close()
@@ -699,7 +704,9 @@ class BlockStore:
             "DELETE FROM placement WHERE id = ? RETURNING area, size", (row_number,)
         ).fetchone()
         for row_key, slot in removed:
-            if slot is not None:  # rewritten only once this deletion has committed
+            # Rewritten only once this deletion has committed. A value that is no
+            # slot number (a damaged row, dropped at open) names no slot to free.
+            if isinstance(slot, int) and slot >= 0:
                 self._slots.release(slot)
             if row_key in self._present:
                 self._present.remove(row_key)
@@ -890,18 +897,17 @@ class BlockStore:
         except OSError as exc:
             raise self._translate_os(exc) from exc
 
-    def _drop_slots_past_the_end(self) -> None:
-        """Drop the rows whose slot the file does not hold whole (it was cut short), and
-        truncate the unused slots at its end. At open, before any other write."""
+    def _drop_rows_without_their_slot(self, invalid: int) -> None:
+        """Drop the rows whose slot the file does not hold whole (it was cut short), or
+        whose slot is no slot number (``invalid`` of them: a damaged or tampered row),
+        and truncate the unused slots at the file's end. At open, before any other write."""
         whole = self._slots.whole_slots()
-        if self._slots.end > whole:
+        if self._slots.end > whole or invalid:
             with self._lock, self._write() as connection:
-                rows = connection.execute(
-                    "SELECT id FROM blocks WHERE slot >= ?", (whole,)
-                ).fetchall()
+                rows = connection.execute(_ROWS_WITHOUT_THEIR_SLOT, (whole,)).fetchall()
                 log.warning(
-                    "the slot file %s ends before the slots of %d datastore rows: dropping "
-                    "them as damaged",
+                    "the slot file %s does not hold the slots of %d datastore rows (it ends "
+                    "before them, or they name no slot): dropping them as damaged",
                     self._slots.path,
                     len(rows),
                 )
@@ -954,20 +960,24 @@ class BlockStore:
                     self._seq = max(self._seq, seq or 0)
 
 
-def _open_slots(connection: sqlite3.Connection, path: Path, config: StoreConfig) -> SlotFile:
-    """Open the slot file next to the datastore at ``path``, knowing which slots rows name."""
+def _open_slots(
+    connection: sqlite3.Connection, path: Path, config: StoreConfig
+) -> tuple[SlotFile, int]:
+    """Open the slot file next to the datastore at ``path``, knowing which slots rows name;
+    also how many rows name something that is no slot number (they are dropped next)."""
     where = slot_path(path)
     if where == path:
         raise DatabaseError(f"{path}: a datastore's file name may not end in .slots")
     try:
-        used = [slot for (slot,) in connection.execute(_USED_SLOTS)]
+        named = [slot for (slot,) in connection.execute(_USED_SLOTS)]
     except sqlite3.Error as exc:
         raise DatabaseCorrupt(
             f"the datastore {path} is damaged ({exc}); move it aside: a fresh "
             "datastore is created in its place"
         ) from exc
+    used = [slot for slot in named if isinstance(slot, int) and slot >= 0]  # ascending
     try:
-        return SlotFile.open(where, used, durable=config.synchronous is Synchronous.FULL)
+        slots = SlotFile.open(where, used, durable=config.synchronous is Synchronous.FULL)
     except FileNotFoundError as exc:
         raise DatabaseCorrupt(
             f"the slot file {where} is missing, but the datastore {path} keeps {len(used)} "
@@ -978,6 +988,7 @@ def _open_slots(connection: sqlite3.Connection, path: Path, config: StoreConfig)
         raise DatabaseError(
             f"cannot open the slot file {where}: {exc}; check the path and permissions"
         ) from exc
+    return slots, len(named) - len(used)
 
 
 def _load_salt(connection: sqlite3.Connection, path: Path) -> bytes:

@@ -111,13 +111,42 @@ def test_a_slot_file_cut_short_drops_only_the_rows_past_its_end(
         store.put_many(chks[:4], Area.STORE)
     os.truncate(slot_path(db_path), 2 * SLOT_SIZE + 100)  # slot 2 is cut, slot 3 gone
     with caplog.at_level(logging.WARNING), BlockStore.open(db_path, config) as store:
-        assert "ends before the slots of 2 datastore rows" in caplog.text
+        assert "does not hold the slots of 2 datastore rows" in caplog.text
         assert store.stats().dropped == 2
         assert store.stats().store.blocks == 2
         assert [store.get(b.routing_key) for b in chks[:4]] == [chks[0], chks[1], None, None]
         assert not store.might_contain(chks[3].routing_key)
         assert slot_path(db_path).stat().st_size == 2 * SLOT_SIZE  # the cut slot is trimmed
     assert integrity(db_path) == ["ok"]
+
+
+def test_rows_naming_no_slot_number_are_dropped_at_open_and_the_others_stay(
+    db_path: Path, chks: list[Block], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged or tampered ``slot`` column (text, a fraction, negative) is bad input
+    from disk: those rows are dropped as damaged, never a crash, never another's slot."""
+    config = StoreConfig(size_bytes=10**7)
+    with BlockStore.open(db_path, config) as store:
+        store.put_many(chks[:5], Area.STORE)
+    with sqlite3.connect(db_path) as raw:
+        raw.execute("UPDATE blocks SET slot = 'three' WHERE id = 2")
+        raw.execute("UPDATE blocks SET slot = 7.5 WHERE id = 3")
+        raw.execute("UPDATE blocks SET slot = -1 WHERE id = 4")
+    raw.close()
+    with caplog.at_level(logging.WARNING), BlockStore.open(db_path, config) as store:
+        assert "does not hold the slots of 3 datastore rows" in caplog.text
+        assert store.get_many([b.routing_key for b in chks[:5]]) == [
+            chks[0],
+            None,
+            None,
+            None,
+            chks[4],
+        ]
+        assert (store.stats().dropped, store.stats().store.blocks) == (3, 2)
+        store.put_many(chks[5:8], Area.STORE)  # into the freed slots 1, 2, 3
+        assert store.get_many([b.routing_key for b in chks[5:8]]) == chks[5:8]
+    assert integrity(db_path) == ["ok"]
+    assert sorted(slot for *_, slot in slot_rows(db_path) if slot is not None) == [0, 1, 2, 3, 4]
 
 
 def test_a_missing_slot_file_is_a_clear_error_and_changes_nothing(
