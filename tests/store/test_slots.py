@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from crypto.blocks import Block
 from store import Area, BlockStore, DatabaseCorrupt, DatabaseError, StoreConfig, Synchronous
 from store.slots import SLOT_SIZE, SlotFile, slot_path
-from tests.store.conftest import CHK, datastore_schema_at, records, write_old_file
+from tests.store.conftest import CHK, chk_block, datastore_schema_at, records, write_old_file
 
 
 def slot_rows(path: Path) -> list[tuple[int, int, int | None]]:
@@ -355,3 +355,44 @@ def test_a_slot_is_never_handed_out_while_a_committed_row_may_name_it(
                 assert slots.free == slots.end - len(committed | taken)
         finally:
             slots.close()
+
+
+@pytest.fixture(scope="module")
+def filled_slots(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
+    """A closed store of six CHK blocks: its database and slot file, as bytes."""
+    path = tmp_path_factory.mktemp("filled") / "datastore.sqlite"
+    with BlockStore.open(path, StoreConfig(size_bytes=10**7)) as store:
+        store.put_many([chk_block(n) for n in range(6)], Area.STORE)
+    return path.read_bytes(), slot_path(path).read_bytes()
+
+
+@given(
+    damage=st.lists(
+        st.tuples(st.integers(0, 6 * SLOT_SIZE), st.binary(min_size=1, max_size=64)),
+        max_size=4,
+    ),
+    cut=st.one_of(st.none(), st.integers(0, 6 * SLOT_SIZE)),
+)
+def test_any_damage_to_the_slot_file_loses_only_the_damaged_blocks(
+    filled_slots: tuple[bytes, bytes], damage: list[tuple[int, bytes]], cut: int | None
+) -> None:
+    database, slot_file = filled_slots
+    changed = bytearray(slot_file)
+    for offset, data in damage:
+        changed[offset : offset + len(data)] = data
+    if cut is not None:
+        del changed[cut:]
+    blocks = [chk_block(n) for n in range(6)]
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "datastore.sqlite"
+        path.write_bytes(database)
+        slot_path(path).write_bytes(bytes(changed))
+        with BlockStore.open(path, StoreConfig(size_bytes=10**7)) as store:
+            got = store.get_many([b.routing_key for b in blocks])
+            for n, block in enumerate(blocks):
+                intact = (
+                    changed[n * SLOT_SIZE : (n + 1) * SLOT_SIZE]
+                    == (slot_file[n * SLOT_SIZE : (n + 1) * SLOT_SIZE])
+                )
+                assert got[n] == (block if intact else None)
+            assert store.stats().dropped == sum(g is None for g in got)
