@@ -5,8 +5,10 @@ Theory of operation (``specs/store.md`` holds the normative layout):
 - A routing key becomes a row id and a record key through the store's salt
   (:mod:`store.records`); ``get`` is one probe of the ``row_id`` index.
 - Full-size CHK records live in the slot file beside the database
-  (:mod:`store.slots`), their rows naming the slot; smaller records (SSKs)
-  and the records of files older than schema version 6 stay inline. A
+  (:mod:`store.slots`), their rows naming the slot; smaller records (SSKs),
+  the records of files older than schema version 6, and with FULL those of a
+  transaction of fewer than ``StoreConfig.inline_below`` CHK records (one
+  fsync instead of two) stay inline. A
   transaction writes its slots just before its ``COMMIT`` (and with FULL,
   fdatasyncs them), and a slot its deletions free is reused only after that
   commit: every committed row's slot holds its own record, whatever the crash.
@@ -248,6 +250,9 @@ class BlockStore:
         self._lock = threading.Lock()
         self._usage = {area: _Usage() for area in Area}
         self._limits = {area: config.limit(area) for area in Area}
+        self._full = config.synchronous is Synchronous.FULL
+        # Whether the running transaction keeps its CHK records inline (set per _put_all).
+        self._inline_chk = False
         self._touched: dict[int, int] = {}
         self._seq = 0
         self._hits = self._misses = self._evictions = self._collisions = self._dropped = 0
@@ -509,6 +514,10 @@ class BlockStore:
         presence index holds, a key twice in the batch, an area that would
         overflow) goes one block at a time, as does a single block.
         """
+        self._inline_chk = self._full and (
+            len(items) < self._config.inline_below
+            or sum(len(item.record) == SLOT_SIZE for item, _ in items) < self._config.inline_below
+        )
         if len(items) < 2 or not self._all_fresh(items):
             return [self._put_one(connection, item, area) for item, area in items]
         (largest,) = connection.execute("SELECT max(id) FROM blocks").fetchone()
@@ -597,8 +606,9 @@ class BlockStore:
 
     def _stored_form(self, item: Prepared) -> tuple[bytes, int | None]:
         """What a new ``blocks`` row holds: an empty record and a slot taken for the record
-        (a full-size CHK record), or the record inline and no slot (anything smaller)."""
-        if len(item.record) == SLOT_SIZE:
+        (a full-size CHK record), or the record inline and no slot (anything smaller, and
+        with FULL, the CHK records of a transaction of fewer than ``inline_below``)."""
+        if len(item.record) == SLOT_SIZE and not self._inline_chk:
             return b"", self._slots.take(item.record)
         return item.record, None
 

@@ -9,6 +9,13 @@ from store.schema import Synchronous
 # Each area must hold at least one block of the largest kind, or a put into it
 # could never succeed.
 MIN_AREA_BYTES = block_size(KeyKind.CHK)
+# With FULL, a transaction putting fewer CHK records than this keeps them
+# inline: a slot saves 25-40 µs of CPU a block but costs a second fsync a
+# transaction (the slot file's: ~90 µs more wall time a transaction when a slot
+# is reused, ~300 µs and ~90 µs of CPU when the file grows; an fdatasync took
+# 206-335 µs here). Measured, inline was as fast or faster below 4 blocks and
+# slots saved CPU from 4 on (``specs/store.md`` §The slot file).
+INLINE_BELOW = 4
 
 
 class Area(enum.IntEnum):
@@ -28,16 +35,24 @@ class StoreConfig:
             cache gets the rest.
         synchronous: FULL survives power loss; NORMAL survives only a killed process.
         check_on_open: run ``PRAGMA quick_check`` at open (reads the whole file).
+        inline_below: with FULL, a transaction putting fewer full-size CHK
+            records than this keeps them inline in SQLite (one fsync, the WAL's)
+            instead of in the slot file (two: the slot file's, then the WAL's);
+            0 puts every one in a slot. NORMAL always uses slots
+            (``specs/store.md`` §The slot file).
     """
 
     size_bytes: int
     store_share: float = 0.5
     synchronous: Synchronous = Synchronous.FULL
     check_on_open: bool = True
+    inline_below: int = INLINE_BELOW
 
     def __post_init__(self) -> None:
         if not 0.0 < self.store_share < 1.0:
             raise ValueError(f"store_share must be between 0 and 1, not {self.store_share}")
+        if self.inline_below < 0:
+            raise ValueError(f"inline_below must be 0 or more, not {self.inline_below}")
         if min(self.store_limit, self.cache_limit) < MIN_AREA_BYTES:
             raise ValueError(
                 f"a datastore of {self.size_bytes} bytes is too small: each area needs room for "

@@ -6,13 +6,17 @@ returned (committed). ``sync`` puts batches of 1-4 blocks with
 ``BlockStore.put_many``; ``async`` runs :data:`WRITERS` concurrent tasks doing
 single ``AsyncBlockStore.put`` calls, so acknowledgements come from group
 commits; ``evict`` is ``sync`` into a cache of :data:`SMALL_BLOCKS` blocks, so
-that nearly every put evicts and slots are reused all the time. The parent
+that nearly every put evicts and slots are reused all the time. ``sync`` and
+``evict`` keep the batches of fewer than ``inline_below`` (4) blocks inline and
+put larger ones in slots; ``slots`` is ``sync`` with every record in a slot,
+``inline`` with every record inline. The parent
 kills it with SIGKILL at a random moment, or, given ``HOLD_AFTER``, once the
 transaction after that many acknowledgements has written its slot records and
 prints ``written``: the child then waits before its ``COMMIT``, so the kill
 lands between the slot writes and the commit.
 """
 
+import dataclasses
 import random
 import sys
 import time
@@ -33,6 +37,11 @@ SMALL_CONFIG = StoreConfig(
     check_on_open=False,
 )
 WRITERS = 8
+CONFIGS = {
+    "sync": CONFIG,
+    "slots": dataclasses.replace(CONFIG, inline_below=0),
+    "inline": dataclasses.replace(CONFIG, inline_below=5),  # batches hold 1-4 blocks
+}
 
 
 def hold_before_commit(after: int) -> list[int]:
@@ -92,7 +101,7 @@ def main() -> None:
     elif mode == "evict":
         run_sync(path, start, SMALL_CONFIG, Area.CACHE, hold)
     else:
-        run_sync(path, start, CONFIG, None, hold)
+        run_sync(path, start, CONFIGS[mode], None, hold)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 After each kill the file must pass ``PRAGMA integrity_check``, every block whose
 put was acknowledged must be there intact, and the batch in flight must be
-wholly there or wholly absent. In every other round of the ``slots`` and
-``evict`` modes the kill lands between the slot file writes of a transaction
-and its ``COMMIT``: that batch must be absent, and every row must still find
+wholly there or wholly absent. ``slots`` puts every record in a slot,
+``inline`` every record inline (one fsync a transaction), ``sync`` and
+``evict`` mix both (batches of 1-3 blocks inline, 4 in slots). In every
+other round of the ``slots``, ``inline`` and ``evict`` modes the kill lands
+between the slot file writes of a transaction (none, inline) and its
+``COMMIT``: that batch must be absent, and every row must still find
 its own record in its slot. ``evict`` puts into a cache of a few blocks, so
 slots are freed and reused all the time: no row may ever read another's record
 (``dropped`` stays 0) and the slot file stays bounded.
@@ -46,6 +49,18 @@ def integrity(path: Path) -> list[str]:
         raw.close()
 
 
+def row_forms(path: Path) -> tuple[int, int]:
+    """How many rows keep their record inline, and how many in a slot."""
+    raw = sqlite3.connect(path)
+    try:
+        inline, in_slots = raw.execute(
+            "SELECT count(*) - count(slot), count(slot) FROM blocks"
+        ).fetchone()
+        return inline, in_slots
+    finally:
+        raw.close()
+
+
 def run_and_kill(path: Path, start: int, rng: random.Random, mode: str, hold: bool) -> list[str]:
     """Start a child at block ``start``, kill it after some acknowledgements; its output.
 
@@ -82,7 +97,7 @@ def run_and_kill(path: Path, start: int, rng: random.Random, mode: str, hold: bo
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
-@pytest.mark.parametrize("mode", ["sync", "async", "slots", "evict"])
+@pytest.mark.parametrize("mode", ["sync", "async", "slots", "inline", "evict"])
 def test_acknowledged_writes_survive_kill_9(tmp_path: Path, mode: str) -> None:
     """``async``: concurrent AsyncBlockStore puts, acknowledged by group commits."""
     path = tmp_path / "datastore.sqlite"
@@ -90,16 +105,21 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path, mode: str) -> None:
     evicting = mode == "evict"
     config = SMALL_CONFIG if evicting else StoreConfig(size_bytes=10**9)
     acknowledged: list[int] = []
+    forms = (0, 0)  # inline rows and slot rows seen after the kills
     start = 0
     for number in range(ROUNDS):
-        hold = mode in ("slots", "evict") and number % 2 == 1
-        lines = run_and_kill(path, start, rng, "sync" if mode == "slots" else mode, hold)
+        hold = mode in ("slots", "inline", "evict") and number % 2 == 1
+        lines = run_and_kill(path, start, rng, mode, hold)
         begun = [tuple(map(int, line.split()[1:])) for line in lines if line.startswith("begin")]
         acked = [tuple(map(int, line.split()[1:])) for line in lines if line.startswith("ack")]
         assert begun, "the child never started writing"
         for first, end in acked:
             acknowledged += range(first, end)
         assert integrity(path) == ["ok"]
+        inline, in_slots = row_forms(path)
+        assert not (mode == "slots" and inline), "a record was kept inline"
+        assert not (mode == "inline" and in_slots), "a record went to a slot"
+        forms = (forms[0] + inline, forms[1] + in_slots)
         in_flight = [b for b in begun if b not in acked]
         with BlockStore.open(path, dataclasses.replace(config, check_on_open=True)) as store:
             if evicting:
@@ -123,6 +143,8 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path, mode: str) -> None:
             assert slot_path(path).stat().st_size <= (SMALL_BLOCKS + 4) * SLOT_SIZE
         start = max(end for _first, end in begun)
     assert len(acknowledged) >= ROUNDS
+    if mode in ("sync", "evict"):
+        assert all(forms), "the mixed modes wrote only one form of row"
 
 
 def check(store: BlockStore, n: int) -> bool:

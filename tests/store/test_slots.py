@@ -1,5 +1,6 @@
 """The slot file: CHK records out of SQLite, migration from inline records, damage, reuse."""
 
+import dataclasses
 import logging
 import os
 import random
@@ -42,7 +43,7 @@ def test_chk_records_go_to_slots_and_ssk_records_stay_inline(
     db_path: Path, chks: list[Block], ssk_pairs: list[tuple[Block, Block]]
 ) -> None:
     ssk = ssk_pairs[0][0]
-    with BlockStore.open(db_path, StoreConfig(size_bytes=10**7)) as store:
+    with BlockStore.open(db_path, StoreConfig(inline_below=0, size_bytes=10**7)) as store:
         store.put_many([chks[0], ssk, chks[1]], Area.STORE)
         store.put(chks[2], Area.CACHE)
         assert store.get_many([b.routing_key for b in (ssk, chks[1], chks[2])]) == [
@@ -64,7 +65,7 @@ def test_a_version_5_store_with_inline_records_opens_and_keeps_its_blocks(
     old += [(chks[2], Area.CACHE)]
     write_old_file(db_path, old, datastore_schema_at(5))
     assert not slot_path(db_path).exists()
-    config = StoreConfig(size_bytes=8 * CHK)  # four CHK blocks an area
+    config = StoreConfig(inline_below=0, size_bytes=8 * CHK)  # four CHK blocks an area
     with BlockStore.open(db_path, config) as store:
         assert [store.get(b.routing_key) for b, _ in old] == [b for b, _ in old]
         # New CHK blocks go to slots; they evict old inline ones (LRU: chks[1] first).
@@ -83,7 +84,7 @@ def test_a_version_5_store_with_inline_records_opens_and_keeps_its_blocks(
 def test_a_torn_or_garbage_slot_is_dropped_as_damaged_and_the_others_stay(
     db_path: Path, chks: list[Block], caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = StoreConfig(size_bytes=10**7)
+    config = StoreConfig(inline_below=0, size_bytes=10**7)
     with BlockStore.open(db_path, config) as store:
         store.put_many(chks[:4], Area.STORE)
     with slot_path(db_path).open("r+b") as slots:
@@ -106,7 +107,7 @@ def test_a_torn_or_garbage_slot_is_dropped_as_damaged_and_the_others_stay(
 def test_a_slot_file_cut_short_drops_only_the_rows_past_its_end(
     db_path: Path, chks: list[Block], caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = StoreConfig(size_bytes=10**7)
+    config = StoreConfig(inline_below=0, size_bytes=10**7)
     with BlockStore.open(db_path, config) as store:
         store.put_many(chks[:4], Area.STORE)
     os.truncate(slot_path(db_path), 2 * SLOT_SIZE + 100)  # slot 2 is cut, slot 3 gone
@@ -125,7 +126,7 @@ def test_rows_naming_no_slot_number_are_dropped_at_open_and_the_others_stay(
 ) -> None:
     """A damaged or tampered ``slot`` column (text, a fraction, negative) is bad input
     from disk: those rows are dropped as damaged, never a crash, never another's slot."""
-    config = StoreConfig(size_bytes=10**7)
+    config = StoreConfig(inline_below=0, size_bytes=10**7)
     with BlockStore.open(db_path, config) as store:
         store.put_many(chks[:5], Area.STORE)
     with sqlite3.connect(db_path) as raw:
@@ -152,7 +153,7 @@ def test_rows_naming_no_slot_number_are_dropped_at_open_and_the_others_stay(
 def test_a_missing_slot_file_is_a_clear_error_and_changes_nothing(
     db_path: Path, chks: list[Block]
 ) -> None:
-    config = StoreConfig(size_bytes=10**7)
+    config = StoreConfig(inline_below=0, size_bytes=10**7)
     with BlockStore.open(db_path, config) as store:
         store.put_many(chks[:2], Area.STORE)
     moved = db_path.with_name("elsewhere")
@@ -170,22 +171,23 @@ def test_a_missing_slot_file_is_a_clear_error_and_changes_nothing(
 def test_an_unopenable_slot_file_is_a_clear_error(db_path: Path) -> None:
     slot_path(db_path).mkdir()
     with pytest.raises(DatabaseError, match="cannot open the slot file"):
-        BlockStore.open(db_path, StoreConfig(size_bytes=10**7))
+        BlockStore.open(db_path, StoreConfig(inline_below=0, size_bytes=10**7))
 
 
 def test_a_stale_slot_file_beside_a_new_datastore_is_emptied(
     db_path: Path, chks: list[Block]
 ) -> None:
     slot_path(db_path).write_bytes(b"\xaa" * (3 * SLOT_SIZE))  # left by a datastore moved away
-    with BlockStore.open(db_path, StoreConfig(size_bytes=10**7)) as store:
+    with BlockStore.open(db_path, StoreConfig(inline_below=0, size_bytes=10**7)) as store:
         assert slot_path(db_path).stat().st_size == 0
         store.put(chks[0], Area.CACHE)
         assert store.get(chks[0].routing_key) == chks[0]
 
 
 def test_a_read_error_on_the_slot_file_is_a_clear_error(
-    store: BlockStore, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+    db_path: Path, chks: list[Block], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store = BlockStore.open(db_path, StoreConfig(inline_below=0, size_bytes=10**7))
     store.put(chks[0], Area.CACHE)
 
     def failing_read(self: SlotFile, slot: int, *args: object) -> bytes:
@@ -197,6 +199,7 @@ def test_a_read_error_on_the_slot_file_is_a_clear_error(
         store.get(chks[0].routing_key)
     monkeypatch.undo()
     assert store.get(chks[0].routing_key) == chks[0]
+    store.close()
 
 
 @pytest.mark.parametrize("where", ["before the slot writes", "after the slot writes"])
@@ -209,7 +212,7 @@ def test_a_failed_transaction_neither_frees_nor_overwrites_slots(
 ) -> None:
     """The victim's slot keeps its record when the eviction rolls back, and the slot the
     failed put took is free again (the next put takes it)."""
-    with BlockStore.open(db_path, small_config) as store:
+    with BlockStore.open(db_path, dataclasses.replace(small_config, inline_below=0)) as store:
         store.put_many(chks[:3], Area.CACHE)  # the cache is full: the next put evicts chks[0]
         before = [slot_bytes(db_path, slot) for slot in range(3)]
         if where == "before the slot writes":
@@ -245,7 +248,7 @@ def test_a_failed_transaction_neither_frees_nor_overwrites_slots(
 def test_the_slot_file_stays_bounded_under_heavy_eviction(db_path: Path, chks: list[Block]) -> None:
     """Puts one by one and in batches of four into two areas of three blocks each: at most
     the six blocks the limits allow, plus the four one transaction adds, ever."""
-    config = StoreConfig(size_bytes=6 * CHK)
+    config = StoreConfig(inline_below=0, size_bytes=6 * CHK)
     rng = random.Random(7)
     pool = chks  # 24 blocks for 6 places: puts of new blocks, duplicates and moves
     with BlockStore.open(db_path, config, location=0.3) as store:
@@ -269,7 +272,7 @@ def test_a_put_many_far_larger_than_the_area_reuses_its_own_slots(
 ) -> None:
     """A slot taken and freed inside one transaction was never named by a committed row:
     it is reused at once, so one big batch does not grow the file by its own size."""
-    with BlockStore.open(db_path, StoreConfig(size_bytes=6 * CHK)) as store:
+    with BlockStore.open(db_path, StoreConfig(inline_below=0, size_bytes=6 * CHK)) as store:
         store.put_many(chks[:3], Area.CACHE)
         store.put_many(chks[3:], Area.CACHE)  # 21 blocks through a 3-block cache
         assert store._slots.end <= 3 + 3 + 1
@@ -288,7 +291,7 @@ def test_full_commits_fdatasync_the_slot_file_before_commit_and_normal_ones_do_n
 
     monkeypatch.setattr(os, "fdatasync", counted)
     for sync, expected in ((Synchronous.FULL, ["fdatasync"]), (Synchronous.NORMAL, [])):
-        config = StoreConfig(size_bytes=10**7, synchronous=sync)
+        config = StoreConfig(inline_below=0, size_bytes=10**7, synchronous=sync)
         with BlockStore.open(tmp_path / f"{sync.value}.sqlite", config) as store:
             calls.clear()
             store.put_many(chks[:3], Area.STORE)  # one transaction: one fdatasync
@@ -361,7 +364,7 @@ def test_a_slot_is_never_handed_out_while_a_committed_row_may_name_it(
 def filled_slots(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
     """A closed store of six CHK blocks: its database and slot file, as bytes."""
     path = tmp_path_factory.mktemp("filled") / "datastore.sqlite"
-    with BlockStore.open(path, StoreConfig(size_bytes=10**7)) as store:
+    with BlockStore.open(path, StoreConfig(inline_below=0, size_bytes=10**7)) as store:
         store.put_many([chk_block(n) for n in range(6)], Area.STORE)
     return path.read_bytes(), slot_path(path).read_bytes()
 
@@ -387,7 +390,7 @@ def test_any_damage_to_the_slot_file_loses_only_the_damaged_blocks(
         path = Path(directory) / "datastore.sqlite"
         path.write_bytes(database)
         slot_path(path).write_bytes(bytes(changed))
-        with BlockStore.open(path, StoreConfig(size_bytes=10**7)) as store:
+        with BlockStore.open(path, StoreConfig(inline_below=0, size_bytes=10**7)) as store:
             got = store.get_many([b.routing_key for b in blocks])
             for n, block in enumerate(blocks):
                 intact = (

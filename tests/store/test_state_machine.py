@@ -24,6 +24,9 @@ POOL = POOL_CHK + [pair[0] for pair in POOL_SSK] + [pair[1] for pair in POOL_SSK
 KEYS = sorted({block.routing_key for block in POOL})
 # Three CHK blocks per area (the SSKs fit in the slack): every few puts evict.
 CONFIG = StoreConfig(size_bytes=6 * CHK + 2000, synchronous=Synchronous.NORMAL)
+# With FULL, puts of one or two CHK blocks stay inline and larger batches use
+# slots, so inline and slot rows mix, are evicted and reopened together.
+MIXED_CONFIG = StoreConfig(size_bytes=6 * CHK + 2000, synchronous=Synchronous.FULL, inline_below=3)
 
 
 @dataclass
@@ -38,12 +41,14 @@ def bucket_distance(block: Block, location: float) -> float:
 
 
 class DatastoreMachine(RuleBasedStateMachine):
+    config = CONFIG  # NORMAL: every CHK record in a slot
+
     def __init__(self) -> None:
         super().__init__()
         self.directory = Path(tempfile.mkdtemp(prefix="samizdat-store-"))
         self.path = self.directory / "datastore.sqlite"
         self.location = 0.0
-        self.store = BlockStore.open(self.path, CONFIG, location=self.location)
+        self.store = BlockStore.open(self.path, self.config, location=self.location)
         self.model: dict[bytes, Held] = {}
         self.seq = 0
         self.evicted: set[bytes] = set()
@@ -61,7 +66,7 @@ class DatastoreMachine(RuleBasedStateMachine):
 
     def model_evict(self, area: Area, keep: bytes) -> int:
         count = 0
-        while self.model_bytes(area) > CONFIG.limit(area):
+        while self.model_bytes(area) > self.config.limit(area):
             candidates = [k for k, h in self.model.items() if h.area is area and k != keep]
             if area is Area.CACHE:
                 victim = min(candidates, key=lambda k: self.model[k].seq)
@@ -151,13 +156,13 @@ class DatastoreMachine(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.store.close()
-        self.store = BlockStore.open(self.path, CONFIG, location=self.location)
+        self.store = BlockStore.open(self.path, self.config, location=self.location)
 
     @invariant()
     def sizes_match_the_model_and_stay_within_limits(self) -> None:
         stats = self.store.stats()
         for area, area_stats in ((Area.STORE, stats.store), (Area.CACHE, stats.cache)):
-            assert area_stats.bytes <= CONFIG.limit(area)
+            assert area_stats.bytes <= self.config.limit(area)
             assert area_stats.bytes == self.model_bytes(area)
             assert area_stats.blocks == sum(h.area is area for h in self.model.values())
 
@@ -187,7 +192,16 @@ class DatastoreMachine(RuleBasedStateMachine):
         assert len(used) == len(set(used))
         assert sorted(set(used) | set(slots._free)) == list(range(slots.end))
         assert slots.free + len(used) == slots.end
-        assert slots.end <= CONFIG.size_bytes // CHK + 4  # put_many takes at most 4 here
+        assert slots.end <= self.config.size_bytes // CHK + 4  # put_many takes at most 4 here
 
 
 TestDatastoreMachine = DatastoreMachine.TestCase
+
+
+class MixedRowsMachine(DatastoreMachine):
+    """The same rules with FULL: inline rows (small transactions) beside slot rows."""
+
+    config = MIXED_CONFIG
+
+
+TestMixedRowsMachine = MixedRowsMachine.TestCase

@@ -74,7 +74,7 @@ def test_a_version_1_file_is_migrated_and_both_suites_are_read(
     old_ssk, new_ssk = ssk_pairs[0]
     write_v1_file(path, [(chks[0], Area.STORE), (chks[1], Area.CACHE), (old_ssk, Area.CACHE)])
     assert suites(path) == [1, 1, 1]
-    config = StoreConfig(size_bytes=10**7)
+    config = StoreConfig(size_bytes=10**7, inline_below=0)
     with BlockStore.open(path, config) as store:
         stats = store.stats()
         assert (stats.store.blocks, stats.cache.blocks) == (1, 2)
@@ -115,7 +115,7 @@ def test_a_version_2_file_is_refused_by_a_version_1_reader(
 
 def test_a_record_of_an_unknown_suite_is_dropped(tmp_path: Path, chks: list[Block]) -> None:
     path = tmp_path / "datastore.sqlite"
-    config = StoreConfig(size_bytes=10**7)
+    config = StoreConfig(size_bytes=10**7, inline_below=0)
     with BlockStore.open(path, config) as store:
         store.put_many(chks[:2], Area.STORE)
     with slot_path(path).open("r+b") as slots:  # rows 1 and 2 are in slots 0 and 1
