@@ -32,6 +32,10 @@ Theory of operation (``specs/store.md`` holds the normative layout):
   (``ON CONFLICT DO NOTHING``: if the index was wrong, the put falls back to
   the probe, so a wrong index costs a probe, never a failed put).
 
+What a write transaction does to the rows (insert, place, evict, remove) is
+:class:`store.write_path.WritePath`, a base of ``BlockStore``; the schema's
+migrations are in :mod:`store.migrations`.
+
 One ``BlockStore`` owns its file (exclusive locking) and is safe to call from
 several threads; calls are serialised by one lock.
 """
@@ -42,31 +46,24 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from crypto.blocks import Block, KeyKind, verify_block
+from crypto.blocks import Block, verify_block
 from crypto.errors import InvalidBlock
 from crypto.location import ROUTING_KEY_SIZE, normalize
-from crypto.primitives import random_bytes
-from store import eviction
 from store.errors import DatabaseCorrupt, DatabaseError, RejectedBlock, StoreClosed
+from store.migrations import APPLICATION_ID, DATASTORE_SCHEMA
 from store.records import SALT_SIZE, DamagedRecord, row_id, seal, unseal
-from store.schema import Migration, Schema, Synchronous, open_database, sql_steps
-from store.slots import SLOT_SIZE, SlotFile, slot_path
-from store.values import (
-    Area,
-    AreaStats,
-    PutOutcome,
-    PutResult,
-    StoreConfig,
-    StoreStats,
-)
+from store.schema import Synchronous, open_database
+from store.slots import SlotFile, slot_path
+from store.values import Area, AreaStats, PutResult, StoreConfig, StoreStats
+from store.write_path import AreaUsage, Prepared, WritePath
+
+__all__ = ["APPLICATION_ID", "DATASTORE_SCHEMA", "MMAP_SIZE", "BlockStore", "Prepared"]
 
 log = logging.getLogger(__name__)
 
-APPLICATION_ID = 0x534D5A44  # "SMZD": a Samizdat datastore
 # Pending last-use marks written without waiting for a put: bounds the memory
 # they take (~100 bytes a mark) and how stale LRU gets on a read-only node,
 # while a flush (one commit) is spread over this many gets. A mark's UPDATE
@@ -80,20 +77,7 @@ TOUCH_FLUSH_THRESHOLD = 4096
 # reads 9 pages; through the map it makes no system call for them, which
 # measured 13 -> 8 µs for a bare 32 KiB SELECT (``specs/store.md`` §The file).
 MMAP_SIZE = 1 << 31
-# Victims fetched per eviction query: one CHK put into a full area usually
-# evicts one CHK or up to 28 SSKs. The first query asks for two rows (one victim,
-# and one more in case the first is the row just put), which is all a put of a
-# CHK into an area of CHKs needs; fetching 17 there cost ~20 µs of CPU a put in
-# Candidate rows never used. Later queries fetch this many.
-EVICTION_BATCH = 16
-FIRST_EVICTION_QUERY = 2
 _SELECT_RECORD = "SELECT id, record, slot FROM blocks WHERE row_id = ?"
-_INSERT_NEW_BLOCK = (
-    "INSERT INTO blocks (row_id, record, slot) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-)
-_INSERT_NEW_BLOCK_AT = (
-    "INSERT INTO blocks (id, row_id, record, slot) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
 # The slots committed rows name, ascending (read through the partial index blocks_slot).
 _USED_SLOTS = "SELECT slot FROM blocks WHERE slot IS NOT NULL ORDER BY slot"
 # Rows whose slot the file cannot hold: past its end, or not a slot number at all.
@@ -101,131 +85,9 @@ _ROWS_WITHOUT_THEIR_SLOT = (
     "SELECT id FROM blocks WHERE slot IS NOT NULL"
     " AND (typeof(slot) != 'integer' OR slot < 0 OR slot >= ?)"
 )
-_INSERT_PLACEMENT = "INSERT INTO placement (id, area, bucket, seq, size) VALUES (?, ?, ?, ?, ?)"
-_MAX_ROW_NUMBER = (1 << 63) - 1  # SQLite's largest rowid
-# The result of a put that stored its block and evicted nothing: results are
-# frozen, so every such put into an area can share one.
-_STORED = {area: PutResult(outcome=PutOutcome.STORED, area=area) for area in Area}
 
 
-def _create_v1(connection: sqlite3.Connection) -> None:
-    sql_steps(
-        "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
-        "CREATE TABLE blocks ("
-        " id INTEGER PRIMARY KEY, row_id BLOB NOT NULL UNIQUE, record BLOB NOT NULL)",
-        "CREATE TABLE placement ("
-        " id INTEGER PRIMARY KEY, area INTEGER NOT NULL, bucket INTEGER NOT NULL,"
-        " seq INTEGER NOT NULL, size INTEGER NOT NULL)",
-        "CREATE INDEX placement_lru ON placement (area, seq)",
-        "CREATE INDEX placement_far ON placement (area, bucket, seq)",
-    )(connection)
-    connection.execute("INSERT INTO meta VALUES ('salt', ?)", (random_bytes(SALT_SIZE),))
-
-
-def _allow_suite_2(connection: sqlite3.Connection) -> None:
-    """Version 2 changes no table: from it on, records may be sealed with suite 2 (AEGIS-256).
-
-    The version bump is what matters: a Samizdat that knows only suite 1 would
-    take suite 2 records for damaged ones and drop them, so it must refuse the
-    file (``SchemaTooNew``) instead. Suite 1 records are not rewritten: they are
-    read as they are and replaced as the areas turn over (``specs/store.md``).
-    """
-    del connection
-
-
-def _far_index_by_bucket(connection: sqlite3.Connection) -> None:
-    """Version 3: ``placement_far`` indexes (area, bucket), no longer seq.
-
-    Every LRU mark changes ``seq``, so with seq in both indexes each mark moved
-    its row in two of them; now only in ``placement_lru``, which measured 2.6 ->
-    1.6 µs of CPU a mark (``specs/store.md`` §Schema versions). Store eviction
-    still orders ties in a bucket by seq: SQLite sorts each bucket's few rows.
-    """
-    sql_steps(
-        "DROP INDEX placement_far",
-        "CREATE INDEX placement_far ON placement (area, bucket)",
-    )(connection)
-
-
-def _allow_suite_3(connection: sqlite3.Connection) -> None:
-    """Version 4 changes no table: from it on, records are sealed with suite 3 (AEGIS-128L).
-
-    As for version 2, the bump makes an older Samizdat, which would drop suite 3
-    records as damaged, refuse the file instead. Suite 1 and 2 records are read
-    as they are and replaced as the areas turn over (``specs/store.md``).
-    """
-    del connection
-
-
-def _placement_indexes_per_area(connection: sqlite3.Connection) -> None:
-    """Version 5: each area's eviction index covers that area's rows only (partial indexes).
-
-    The cache evicts by ``seq`` alone and the store by ``bucket`` (ties by seq,
-    which SQLite sorts per bucket), so each put now adds one index entry instead
-    of two, and an LRU mark on a store-area block moves no index entry at all.
-    Drop and re-create: one scan of the small ``placement`` rows, no record is
-    read (``specs/store.md`` §Schema versions).
-    """
-    sql_steps(
-        "DROP INDEX placement_lru",
-        "DROP INDEX placement_far",
-        "CREATE INDEX placement_lru ON placement (seq) WHERE area = 2",  # the cache
-        "CREATE INDEX placement_far ON placement (bucket) WHERE area = 1",  # the store
-    )(connection)
-
-
-def _records_in_slots(connection: sqlite3.Connection) -> None:
-    """Version 6: full-size CHK records live in the slot file; ``blocks.slot`` names the slot.
-
-    A row with a slot holds an empty ``record``; a row without one (every row
-    of an older file, and every SSK) keeps its record inline, and reads handle
-    both. Nothing is rewritten: ``ADD COLUMN`` changes only the table's
-    definition, and old records move out as the areas turn over. The partial
-    unique index makes a slot named twice impossible, and lets the open read
-    the slots in use without touching the records (``specs/store.md``).
-    """
-    sql_steps(
-        "ALTER TABLE blocks ADD COLUMN slot INTEGER",
-        "CREATE UNIQUE INDEX blocks_slot ON blocks (slot) WHERE slot IS NOT NULL",
-    )(connection)
-
-
-DATASTORE_SCHEMA = Schema(
-    name="datastore",
-    application_id=APPLICATION_ID,
-    migrations=(
-        Migration(1, "blocks, placement and the per-store salt", _create_v1),
-        Migration(2, "records may be sealed with AEGIS-256 (suite 2)", _allow_suite_2),
-        Migration(3, "placement_far without seq: cheaper LRU marks", _far_index_by_bucket),
-        Migration(4, "records are sealed with AEGIS-128L (suite 3)", _allow_suite_3),
-        Migration(5, "one eviction index per area (partial indexes)", _placement_indexes_per_area),
-        Migration(6, "full-size CHK records in the slot file", _records_in_slots),
-    ),
-    damaged_hint=(
-        " (the datastore only holds copies of network data: a fresh, empty one loses nothing"
-        " that cannot be fetched again)"
-    ),
-)
-
-
-@dataclass(slots=True)
-class _Usage:
-    """Live blocks and bytes of one area (mutable bookkeeping, restored on rollback)."""
-
-    blocks: int = 0
-    bytes: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A verified block, ready to write: its row id and sealed record (opaque to callers)."""
-
-    block: Block
-    row_id: bytes
-    record: bytes
-
-
-class BlockStore:
+class BlockStore(WritePath):
     """A node's datastore: ``put``/``get``/``contains``/``delete`` blocks by routing key.
 
     Open with :meth:`open`; close with :meth:`close` (or use it as a context manager).
@@ -248,7 +110,7 @@ class BlockStore:
         self._location = normalize(location)
         self._path = path
         self._lock = threading.Lock()
-        self._usage = {area: _Usage() for area in Area}
+        self._usage = {area: AreaUsage() for area in Area}
         self._limits = {area: config.limit(area) for area in Area}
         self._full = config.synchronous is Synchronous.FULL
         # Whether the running transaction keeps its CHK records inline (set per _put_all).
@@ -499,240 +361,6 @@ class BlockStore:
     ) -> None:
         self.close()
 
-    # -- inside a write transaction -------------------------------------------
-
-    def _put_all(
-        self, connection: sqlite3.Connection, items: Sequence[tuple[Prepared, Area]]
-    ) -> list[PutResult]:
-        """Write a transaction's blocks, in order; their results.
-
-        Several new blocks that fit without an eviction are written in two
-        ``executemany`` statements (one for ``blocks``, one for ``placement``)
-        instead of two statements each, with row numbers chosen here as SQLite
-        would (one past the largest), so that their placement rows can be
-        written without reading back each row number. Anything else (a key the
-        presence index holds, a key twice in the batch, an area that would
-        overflow) goes one block at a time, as does a single block.
-        """
-        self._inline_chk = self._full and (
-            len(items) < self._config.inline_below
-            or sum(len(item.record) == SLOT_SIZE for item, _ in items) < self._config.inline_below
-        )
-        if len(items) < 2 or not self._all_fresh(items):
-            return [self._put_one(connection, item, area) for item, area in items]
-        (largest,) = connection.execute("SELECT max(id) FROM blocks").fetchone()
-        first = (largest or 0) + 1
-        if first + len(items) > _MAX_ROW_NUMBER:  # SQLite would pick random numbers now
-            return [self._put_one(connection, item, area) for item, area in items]
-        rows = [
-            (first + index, item.row_id, *self._stored_form(item))
-            for index, (item, _) in enumerate(items)
-        ]
-        cursor = connection.executemany(_INSERT_NEW_BLOCK_AT, rows)
-        inserted: set[int] | None = None  # None: all of them
-        if cursor.rowcount != len(items):
-            # The presence index was wrong about some key: its insert did nothing,
-            # and that block takes the path of a held key below.
-            inserted = {
-                number
-                for (number,) in connection.execute(
-                    "SELECT id FROM blocks WHERE id >= ? AND id < ?", (first, first + len(items))
-                )
-            }
-        results: list[PutResult | None] = []
-        placements: list[tuple[int, Area, int, int, int]] = []
-        for index, (item, area) in enumerate(items):
-            number = first + index
-            if inserted is not None and number not in inserted:
-                slot = rows[index][3]
-                if slot is not None:  # its insert did nothing: the slot was never named
-                    self._slots.release(slot)
-                results.append(None)
-                continue
-            self._present.add(item.row_id)
-            self._undo.append((item.row_id, True))
-            size = len(item.block.data)
-            placements.append(
-                (number, area, eviction.bucket_of(item.block.routing_key), self._next_seq(), size)
-            )
-            usage = self._usage[area]
-            usage.blocks += 1
-            usage.bytes += size
-            results.append(_STORED[area])
-        connection.executemany(_INSERT_PLACEMENT, placements)
-        return [
-            self._put_one(connection, *items[index]) if result is None else result
-            for index, result in enumerate(results)
-        ]
-
-    def _all_fresh(self, items: Sequence[tuple[Prepared, Area]]) -> bool:
-        """Whether every block is new, once in ``items``, and all fit without an eviction."""
-        row_ids = {item.row_id for item, _ in items}
-        if len(row_ids) != len(items) or not row_ids.isdisjoint(self._present):
-            return False
-        added = dict.fromkeys(Area, 0)
-        for item, area in items:
-            added[area] += len(item.block.data)
-        return all(self._usage[area].bytes + added[area] <= self._limits[area] for area in Area)
-
-    def _put_one(self, connection: sqlite3.Connection, item: Prepared, area: Area) -> PutResult:
-        if item.row_id not in self._present:
-            # Not held as far as the presence index knows: insert without a probe.
-            # ON CONFLICT makes a wrong index cost a probe below, never a failed put.
-            record, slot = self._stored_form(item)
-            cursor = connection.execute(_INSERT_NEW_BLOCK, (item.row_id, record, slot))
-            if cursor.rowcount == 1:
-                return self._place(connection, item, area, cursor.lastrowid)
-            if slot is not None:  # the insert did nothing: the slot was never named
-                self._slots.release(slot)
-        row = connection.execute(
-            "SELECT b.id, p.area FROM blocks AS b JOIN placement AS p ON p.id = b.id"
-            " WHERE b.row_id = ?",
-            (item.row_id,),
-        ).fetchone()
-        if row is not None:
-            if item.row_id not in self._present:  # the index missed a held row: repair it
-                self._present.add(item.row_id)
-                self._undo.append((item.row_id, True))
-            existing = self._existing(connection, row[0], item)
-            if existing is not None:
-                return self._put_over(connection, row[0], Area(row[1]), existing, item, area)
-        record, slot = self._stored_form(item)
-        cursor = connection.execute(
-            "INSERT INTO blocks (row_id, record, slot) VALUES (?, ?, ?)",
-            (item.row_id, record, slot),
-        )
-        return self._place(connection, item, area, cursor.lastrowid)
-
-    def _stored_form(self, item: Prepared) -> tuple[bytes, int | None]:
-        """What a new ``blocks`` row holds: an empty record and a slot taken for the record
-        (a full-size CHK record), or the record inline and no slot (anything smaller, and
-        with FULL, the CHK records of a transaction of fewer than ``inline_below``)."""
-        if len(item.record) == SLOT_SIZE and not self._inline_chk:
-            return b"", self._slots.take(item.record)
-        return item.record, None
-
-    def _place(
-        self, connection: sqlite3.Connection, item: Prepared, area: Area, row_number: int | None
-    ) -> PutResult:
-        """Add the placement row of a block just inserted into ``blocks``, then evict."""
-        assert row_number is not None
-        self._present.add(item.row_id)
-        self._undo.append((item.row_id, True))
-        size = len(item.block.data)
-        connection.execute(
-            _INSERT_PLACEMENT,
-            (row_number, area, eviction.bucket_of(item.block.routing_key), self._next_seq(), size),
-        )
-        usage = self._usage[area]
-        usage.blocks += 1
-        usage.bytes += size
-        return PutResult(
-            outcome=PutOutcome.STORED, area=area, evicted=self._evict(connection, area, row_number)
-        )
-
-    def _existing(
-        self, connection: sqlite3.Connection, row_number: int, item: Prepared
-    ) -> Block | None:
-        """The block held in row ``row_number`` (None if its record was damaged and dropped).
-
-        CHK blocks under one routing key are identical by construction (the key
-        is their hash), so only an SSK's record is read back to look for a collision.
-        """
-        if item.block.kind is KeyKind.CHK:
-            return item.block
-        record, slot = connection.execute(
-            "SELECT record, slot FROM blocks WHERE id = ?", (row_number,)
-        ).fetchone()
-        if slot is not None:
-            record = self._read_slot(slot)
-        try:
-            return unseal(self._salt, item.row_id, item.block.routing_key, record)
-        except DamagedRecord as exc:
-            self._drop_damaged(connection, row_number, str(exc))
-            return None
-
-    def _put_over(
-        self,
-        connection: sqlite3.Connection,
-        row_number: int,
-        held_in: Area,
-        existing: Block,
-        item: Prepared,
-        area: Area,
-    ) -> PutResult:
-        """A put under a routing key already held: collision, duplicate, or cache→store move."""
-        if existing.kind != item.block.kind or existing.data != item.block.data:
-            self._collisions += 1
-            return PutResult(outcome=PutOutcome.COLLISION, area=held_in, existing=existing)
-        self._touch(row_number)
-        if held_in is Area.STORE or area is Area.CACHE:
-            return PutResult(outcome=PutOutcome.DUPLICATE, area=held_in)
-        connection.execute("UPDATE placement SET area = ? WHERE id = ?", (Area.STORE, row_number))
-        size = len(existing.data)
-        for source, sign in ((Area.CACHE, -1), (Area.STORE, 1)):
-            self._usage[source].blocks += sign
-            self._usage[source].bytes += sign * size
-        return PutResult(
-            outcome=PutOutcome.STORED,
-            area=Area.STORE,
-            evicted=self._evict(connection, Area.STORE, row_number),
-        )
-
-    def _evict(self, connection: sqlite3.Connection, area: Area, keep: int | None) -> int:
-        """Evict from ``area`` until it is within its limit, never row ``keep``."""
-        usage, limit = self._usage[area], self._limits[area]
-        if usage.bytes <= limit:
-            return 0
-        # A duplicate put earlier in this transaction marked its block used:
-        # the victims must be chosen with that mark, as if each put committed alone.
-        self._write_marks(connection)
-        evicted = 0
-        wanted = FIRST_EVICTION_QUERY
-        while usage.bytes > limit:
-            batch = [
-                candidate
-                for candidate in eviction.victims(connection, area, self._location, wanted)
-                if candidate.id != keep
-            ]
-            if not batch:
-                break  # only the block just put is left: it fits by StoreConfig's minimum
-            wanted = EVICTION_BATCH + 1
-            for candidate in batch:
-                self._remove(connection, candidate.id)
-                evicted += 1
-                if usage.bytes <= limit:
-                    break
-        self._evictions += evicted
-        return evicted
-
-    def _remove(self, connection: sqlite3.Connection, row_number: int) -> None:
-        removed = connection.execute(
-            "DELETE FROM blocks WHERE id = ? RETURNING row_id, slot", (row_number,)
-        ).fetchall()
-        row = connection.execute(
-            "DELETE FROM placement WHERE id = ? RETURNING area, size", (row_number,)
-        ).fetchone()
-        for row_key, slot in removed:
-            # Rewritten only once this deletion has committed. A value that is no
-            # slot number (a damaged row, dropped at open) names no slot to free.
-            if isinstance(slot, int) and slot >= 0:
-                self._slots.release(slot)
-            if row_key in self._present:
-                self._present.remove(row_key)
-                self._undo.append((row_key, False))
-        self._touched.pop(row_number, None)
-        if row is not None and row[0] in Area._value2member_map_:
-            usage = self._usage[Area(row[0])]
-            usage.blocks -= 1
-            usage.bytes -= row[1]
-
-    def _drop_damaged(self, connection: sqlite3.Connection, row_number: int, why: str) -> None:
-        # Deniability: name the row by its internal id only, never by a key.
-        log.warning("dropping damaged datastore row %d: %s", row_number, why)
-        self._remove(connection, row_number)
-        self._dropped += 1
-
     def _enforce_limits(self) -> None:
         """Evict down to the configured limits (they may have shrunk since the last run)."""
         if all(self._usage[area].bytes <= self._config.limit(area) for area in Area):
@@ -805,23 +433,6 @@ class BlockStore:
             raise RejectedBlock(f"refused to store {which}: {exc}") from exc
         row_key = row_id(self._salt, block.routing_key)
         return Prepared(block=block, row_id=row_key, record=seal(self._salt, row_key, block))
-
-    def _touch(self, row_number: int) -> None:
-        """Mark a row used now; the mark is written by the next write transaction."""
-        self._touched[row_number] = self._next_seq()
-
-    def _write_marks(self, connection: sqlite3.Connection) -> None:
-        """Write the pending last-use marks (inside a write transaction)."""
-        if self._touched:
-            connection.executemany(
-                "UPDATE placement SET seq = ? WHERE id = ?",
-                [(seq, row_number) for row_number, seq in self._touched.items()],
-            )
-            self._touched.clear()
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -901,12 +512,6 @@ class BlockStore:
             "is created in their place"
         )
 
-    def _read_slot(self, slot: int) -> bytes:
-        try:
-            return self._slots.read(slot)
-        except OSError as exc:
-            raise self._translate_os(exc) from exc
-
     def _drop_rows_without_their_slot(self, invalid: int) -> None:
         """Drop the rows whose slot the file does not hold whole (it was cut short), or
         whose slot is no slot number (``invalid`` of them: a damaged or tampered row),
@@ -966,7 +571,7 @@ class BlockStore:
                 "SELECT area, count(*), total(size), max(seq) FROM placement GROUP BY area"
             ):
                 if area in Area._value2member_map_:
-                    self._usage[Area(area)] = _Usage(blocks, int(size))
+                    self._usage[Area(area)] = AreaUsage(blocks, int(size))
                     self._seq = max(self._seq, seq or 0)
 
 
