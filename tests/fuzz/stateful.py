@@ -11,13 +11,20 @@ documents (502 fetch failed, 503 no node, 504 still fetching) are clean; a 500,
 an exception out of the app, or a response without the security headers is a
 bug.
 
-The store target writes a mutated copy of a real datastore file (overwritten
-bytes, truncations) and opens it: it must refuse with a :class:`StoreError`
-saying what is wrong, or open and never hand back wrong bytes for a key.
+The store target writes mutated copies of a real datastore's two files (the
+database and its slot file, ``specs/store.md`` §The slot file) and opens
+them: it must refuse with a :class:`StoreError` saying what is wrong, or open
+and never hand back wrong bytes for a key. An input is the database's bytes
+followed by the slot file's (:func:`store_files`): the database is as long
+as its header says (page size times page count), the rest is the slot file,
+and an input with nothing after the database has no slot file at all. So
+mutations land in either file (or move the split), and a seed is just the two
+files end to end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 from collections.abc import Iterator
@@ -28,8 +35,10 @@ import anyio
 import httpx
 from anyio.from_thread import start_blocking_portal
 
+from crypto.blocks import Block
 from crypto.keys import insert_chk
 from store import Area, BlockStore, StoreConfig, StoreError
+from store.slots import slot_path
 from tests.fuzz.targets import TARGETS, Check, Target
 
 # --- the gateway ----------------------------------------------------------------------
@@ -181,19 +190,42 @@ def gateway_session() -> Iterator[Check]:
 
 # --- the datastore file ---------------------------------------------------------------
 
-STORE_CONFIG = StoreConfig(size_bytes=8 * 33 * 1024)
+# A lone put keeps its record inline, a put_many of the three blocks uses slots.
+STORE_CONFIG = StoreConfig(size_bytes=8 * 33 * 1024, inline_below=2)
+SQLITE_HEADER = 100  # bytes; the page size is at offset 16, the page count at 28
+
+
+def store_files(data: bytes) -> tuple[bytes, bytes | None]:
+    """The database and the slot file an input holds (None: no slot file)."""
+    if len(data) < SQLITE_HEADER:
+        return data, None
+    page_size = int.from_bytes(data[16:18], "big")
+    length = (65536 if page_size == 1 else page_size) * int.from_bytes(data[28:32], "big")
+    if not 0 < length < len(data):
+        return data, None
+    return data[:length], data[length:]
+
+
+@functools.cache
+def store_blocks() -> list[Block]:
+    return [insert_chk(b"block %d " % i * 100)[0] for i in range(3)]
 
 
 @contextmanager
 def store_session() -> Iterator[Check]:
-    blocks = [insert_chk(b"block %d " % i * 100)[0] for i in range(3)]
+    blocks = store_blocks()
     with tempfile.TemporaryDirectory(prefix="fuzz-store-") as tmp:
         path = Path(tmp) / "datastore.sqlite"
+        slots = slot_path(path)
 
         def check(data: bytes) -> str:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            path.write_bytes(data)
+            slots.unlink(missing_ok=True)
+            database, slot_bytes = store_files(data)
+            path.write_bytes(database)
+            if slot_bytes is not None:
+                slots.write_bytes(slot_bytes)
             try:
                 store = BlockStore.open(path, STORE_CONFIG, location=0.5)
             except StoreError as exc:
@@ -205,6 +237,8 @@ def store_session() -> Iterator[Check]:
                 store.stats()
                 store.put(blocks[0], Area.CACHE)
                 assert store.get(blocks[0].routing_key) == blocks[0]
+                store.put_many(blocks, Area.STORE)  # with slots (and their reuse) too
+                assert store.get_many([b.routing_key for b in blocks]) == blocks
             except StoreError as exc:
                 outcome = f"{type(exc).__name__}(use)"
             else:
@@ -220,16 +254,24 @@ def store_session() -> Iterator[Check]:
 
 @functools.cache
 def store_seeds() -> list[bytes]:
-    blocks = [insert_chk(b"block %d " % i * 100)[0] for i in range(3)]
+    """Datastores as the two files end to end: records in slots, inline, both, none."""
+    blocks = store_blocks()
+    in_slots = dataclasses.replace(STORE_CONFIG, inline_below=0)
+    seeds = []
     with tempfile.TemporaryDirectory(prefix="fuzz-store-seed-") as tmp:
-        path = Path(tmp) / "datastore.sqlite"
-        with BlockStore.open(path, STORE_CONFIG, location=0.5) as store:
-            store.put(blocks[0], Area.STORE)
-            store.put(blocks[1], Area.CACHE)
-        empty = Path(tmp) / "empty.sqlite"
-        with BlockStore.open(empty, STORE_CONFIG):
-            pass
-        return [path.read_bytes(), empty.read_bytes()]
+        for name, steps in (
+            ("slots", [(in_slots, blocks[:1], Area.STORE), (in_slots, blocks[1:2], Area.CACHE)]),
+            ("mixed", [(in_slots, blocks[:2], Area.STORE), (STORE_CONFIG, blocks[2:], Area.CACHE)]),
+            ("inline", [(STORE_CONFIG, blocks[:1], Area.STORE)]),
+            ("empty", []),
+        ):
+            path = Path(tmp) / f"{name}.sqlite"
+            BlockStore.open(path, STORE_CONFIG).close()
+            for config, batch, area in steps:
+                with BlockStore.open(path, config, location=0.5) as store:
+                    store.put_many(batch, area)
+            seeds.append(path.read_bytes() + slot_path(path).read_bytes())
+    return seeds
 
 
 ALL_TARGETS: dict[str, Target] = {

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from store.slots import SLOT_SIZE
 from tests.fuzz import stateful as s
 from tests.fuzz.mutate import fuzz_input, mutated
 from tests.fuzz.targets import Check
@@ -138,3 +140,47 @@ def test_gateway_requests(gateway: Check, data: bytes) -> None:
 @given(st.one_of(mutated(s.store_seeds()), st.binary(max_size=4096)))
 def test_store_file_on_open(store: Check, data: bytes) -> None:
     store(data)
+
+
+def slot_seed() -> tuple[bytes, bytes]:
+    """The database and the slot file (two slots) of the seed that keeps its records in slots."""
+    database, slots = s.store_files(s.store_seeds()[0])
+    assert slots is not None and len(slots) == 2 * SLOT_SIZE
+    return database, slots
+
+
+def test_store_seeds_open_and_reach_the_slot_file(store: Check) -> None:
+    seeds = s.store_seeds()
+    assert [s.store_files(seed)[1] is not None for seed in seeds] == [True, True, False, False]
+    assert [store(seed) for seed in seeds] == ["ok"] * len(seeds)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda slots: bytes(len(slots)),  # zeros
+        lambda slots: random.Random(1).randbytes(len(slots)),  # garbage
+        lambda slots: slots[SLOT_SIZE:] + slots[:SLOT_SIZE],  # the two records swapped
+        lambda slots: slots[: 2 * SLOT_SIZE - 1],  # cut inside the second slot
+        lambda slots: slots[:1],  # cut inside the first
+        lambda slots: slots + random.Random(2).randbytes(3 * SLOT_SIZE + 7),  # too long
+        lambda slots: slots[:100] + b"\xff" + slots[101:],  # one byte of a record
+    ],
+)
+def test_a_damaged_or_hostile_slot_file_opens_and_loses_only_its_damaged_blocks(
+    store: Check, damage: Callable[[bytes], bytes]
+) -> None:
+    database, slots = slot_seed()
+    assert store(database + damage(slots)) == "ok"
+
+
+def test_a_missing_slot_file_is_refused_with_a_clear_error(store: Check) -> None:
+    database, _slots = slot_seed()
+    assert store(database) == "DatabaseCorrupt"
+
+
+@ONE_SESSION
+@given(mutated([slot_seed()[1]]))
+def test_store_slot_file_mutations(store: Check, slots: bytes) -> None:
+    database, _slots = slot_seed()
+    store(database + slots)
