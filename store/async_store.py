@@ -12,7 +12,9 @@ Puts are **group-committed** (``specs/store.md`` §Group commit): each put's
 block is verified and sealed on a worker thread, then queued for the store's
 dedicated writer thread, which takes everything queued (up to
 :data:`MAX_GROUP` blocks) and writes it in one transaction: one commit, one
-fsync, for every put that arrived while the previous commit was running. Each
+fsync (two with FULL once the group holds 4 CHK blocks or more: the slot
+file's, then the WAL's), for every put that arrived while the previous commit
+was running. Each
 caller is woken only after the transaction holding its blocks has committed, so
 an acknowledged put is durable exactly as with :meth:`BlockStore.put`. Under load
 the node makes one fsync per group, not per block; an idle node's single put
