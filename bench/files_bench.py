@@ -102,13 +102,21 @@ async def run(args: argparse.Namespace, net: Testnet) -> None:
 
     # Raw inserts: 32 KiB files, uncompressed, are one data block plus one small
     # metadata block each; as many as the file had blocks / 8, --window at a time.
+    # Without the extra copies a client gets by default for blocks outside FEC
+    # (ExtraInserts*, specs/client.md), so that the figure is of single blocks.
     count = max(16, len(raw) // 8)
     async with FCPClient.connect(port=ports[inserter]) as fcp:
         limiter = anyio.CapacityLimiter(args.window)
 
         async def put_one() -> None:
             async with limiter:
-                await fcp.put("CHK@", os.urandom(32768), dont_compress=True)
+                await fcp.put(
+                    "CHK@",
+                    os.urandom(32768),
+                    dont_compress=True,
+                    extra_inserts_single_block=0,
+                    extra_inserts_splitfile_header_block=0,
+                )
 
         t0 = time.perf_counter()
         async with anyio.create_task_group() as tg:

@@ -148,7 +148,10 @@ async def insert_payload(
             encoded = await t.pool.run(encode_segment, data, n, crypt_key, first, t.fec)
             keys = b"".join(e[1] + e[2] for e in encoded)
             results[index] = Segment(k=k, n=n, keys=keys, fec=t.fec)
-            await _insert_encoded(t, encoded, failures)
+            # A segment without check blocks (one data block: see check_blocks_for)
+            # has no FEC around it: its block is a single block, inserted 1 + N times.
+            extra = t.extra_single if n == k else 0
+            await _insert_encoded(t, encoded, failures, extra=extra)
         finally:
             ahead.release()
 
@@ -167,7 +170,10 @@ async def insert_payload(
     return tuple(s for s in results if s is not None)
 
 
-async def _insert_encoded(t: Transfer, encoded: list[EncodedBlock], failures: list[int]) -> None:
+async def _insert_encoded(
+    t: Transfer, encoded: list[EncodedBlock], failures: list[int], *, extra: int = 0
+) -> None:
+    """Insert a segment's blocks, ``extra`` more copies of each (:func:`insert_copies`)."""
     if t.network is None:
         t.progress.success(len(encoded))
         return
@@ -175,6 +181,15 @@ async def _insert_encoded(t: Transfer, encoded: list[EncodedBlock], failures: li
 
     async def put(item: EncodedBlock) -> None:
         block = Block(KeyKind.CHK, item[1], item[3])
+        if extra:
+            try:
+                await insert_copies(t, block, extra=extra, count_retries=True)
+            except NetworkError:
+                failures.append(item[0])
+                t.progress.failure(fatal=True)
+            else:
+                t.progress.success()
+            return
         async with t.window:
             for attempt in range(INSERT_RETRIES + 1):
                 try:

@@ -1,6 +1,7 @@
 """Single blocks (no FEC around them) are inserted 1 + N times, each an independent insert.
 
-A file's top metadata block, a signed key's block and USK date hints are each
+A file's top metadata block, the data block of a one-block segment, a signed
+key's block and USK date hints are each
 inserted 1 + ``extra_single`` (a block that holds its whole content) or
 1 + ``extra_header`` (a metadata block that points at other blocks) times;
 splitfile blocks once. A failing extra copy does not fail the put; all copies
@@ -74,6 +75,23 @@ async def test_a_splitfile_header_gets_extra_header_copies_its_blocks_one_each()
         async with client_on(net2) as plain:
             assert await plain.put(data, extra_header=0) == uri  # copies change no key
         assert net2.stats.inserted_keys[top] == 1
+
+
+async def test_the_data_block_of_a_one_block_segment_gets_extra_single_copies() -> None:
+    # 32 KiB of random bytes: too big to sit inline in its metadata block, one
+    # data block, and a one-block segment has no check blocks (no FEC).
+    net = MemoryNetwork()
+    data = payload(32768, seed=3)
+    async with client_on(net) as client:
+        uri = await client.put(data, extra_single=3, extra_header=1)
+        top = chk_key(uri)
+        assert net.stats.inserted_keys[top] == 2
+        assert list(others(net, top).values()) == [4]  # the one data block: 1 + 3
+        assert (await client.get_bytes(uri))[1] == data
+        net2 = MemoryNetwork()
+        async with client_on(net2) as plain:
+            assert await plain.put(data, extra_single=0, extra_header=0) == uri
+        assert set(net2.stats.inserted_keys.values()) == {1}
 
 
 async def test_a_one_file_site_and_a_redirect_are_header_blocks() -> None:
