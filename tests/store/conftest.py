@@ -28,6 +28,18 @@ def datastore_schema_at(version: int) -> Schema:
     )
 
 
+def row_forms(path: Path) -> tuple[int, int]:
+    """How many rows keep their record inline, and how many in a slot."""
+    raw = sqlite3.connect(path)
+    try:
+        inline, in_slots = raw.execute(
+            "SELECT count(*) - count(slot), count(slot) FROM blocks"
+        ).fetchone()
+        return inline, in_slots
+    finally:
+        raw.close()
+
+
 def chk_block(n: int) -> Block:
     """A deterministic CHK block: the same ``n`` gives the same block in any process."""
     return insert_chk(chk_plaintext(n))[0]

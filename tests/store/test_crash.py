@@ -29,7 +29,7 @@ import pytest
 from crypto.blocks import Block
 from store import BlockStore, StoreConfig
 from store.slots import SLOT_SIZE, slot_path
-from tests.store.conftest import chk_block
+from tests.store.conftest import chk_block, row_forms
 from tests.store.crash_child import SMALL_BLOCKS, SMALL_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,18 +45,6 @@ def integrity(path: Path) -> list[str]:
     raw = sqlite3.connect(path)
     try:
         return [row[0] for row in raw.execute("PRAGMA integrity_check")]
-    finally:
-        raw.close()
-
-
-def row_forms(path: Path) -> tuple[int, int]:
-    """How many rows keep their record inline, and how many in a slot."""
-    raw = sqlite3.connect(path)
-    try:
-        inline, in_slots = raw.execute(
-            "SELECT count(*) - count(slot), count(slot) FROM blocks"
-        ).fetchone()
-        return inline, in_slots
     finally:
         raw.close()
 

@@ -9,7 +9,6 @@ file). Rows of both forms live side by side: evicted, deleted and reopened.
 
 import os
 import random
-import sqlite3
 from pathlib import Path
 
 import anyio
@@ -19,19 +18,7 @@ from crypto.blocks import Block
 from store import Area, AsyncBlockStore, BlockStore, StoreConfig, Synchronous
 from store.slots import SLOT_SIZE, slot_path
 from store.values import INLINE_BELOW
-from tests.store.conftest import CHK, chk_block, ssk_blocks
-
-
-def slotted(path: Path) -> tuple[int, int]:
-    """How many rows keep their record inline, and how many in a slot."""
-    raw = sqlite3.connect(path)
-    try:
-        inline, in_slots = raw.execute(
-            "SELECT count(*) - count(slot), count(slot) FROM blocks"
-        ).fetchone()
-        return inline, in_slots
-    finally:
-        raw.close()
+from tests.store.conftest import CHK, chk_block, row_forms, ssk_blocks
 
 
 def test_the_default_threshold_is_a_few_blocks() -> None:
@@ -60,7 +47,7 @@ def test_full_keeps_small_transactions_inline_and_larger_ones_in_slots(
         store.put_many(chks[4:8], Area.STORE)  # 4 CHKs: slots, one fdatasync
         assert len(calls) == 1
         assert store.get_many([b.routing_key for b in chks[:8]]) == chks[:8]
-    assert slotted(path) == (5, 4)
+    assert row_forms(path) == (5, 4)
     assert slot_path(path).stat().st_size == 4 * SLOT_SIZE
     with BlockStore.open(path, StoreConfig(size_bytes=10**7)) as store:
         assert store.get_many([b.routing_key for b in chks[:8]]) == chks[:8]
@@ -72,7 +59,7 @@ def test_normal_always_uses_slots(db_path: Path, chks: list[Block]) -> None:
     with BlockStore.open(db_path, config) as store:
         store.put(chks[0], Area.STORE)
         store.put_many(chks[1:3], Area.CACHE)
-    assert slotted(db_path) == (0, 3)
+    assert row_forms(db_path) == (0, 3)
 
 
 def test_group_commits_choose_by_the_group(db_path: Path, chks: list[Block]) -> None:
@@ -87,7 +74,7 @@ def test_group_commits_choose_by_the_group(db_path: Path, chks: list[Block]) -> 
             await face.aclose()
 
     anyio.run(run)
-    assert slotted(db_path) == (1, 5)
+    assert row_forms(db_path) == (1, 5)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -114,7 +101,7 @@ def test_inline_and_slot_rows_mix_under_eviction_deletes_and_reopens(
                 store.delete(pool[rng.randrange(len(pool))].routing_key)
             else:
                 store.close()
-                inline, in_slots = slotted(db_path)
+                inline, in_slots = row_forms(db_path)
                 seen = [seen[0] + inline, seen[1] + in_slots]
                 # Trailing free slots are cut at close: the file holds at most
                 # an area's worth of slots and one batch.
@@ -127,5 +114,5 @@ def test_inline_and_slot_rows_mix_under_eviction_deletes_and_reopens(
         assert store.stats().dropped == 0
     finally:
         store.close()
-    inline, in_slots = slotted(db_path)
+    inline, in_slots = row_forms(db_path)
     assert seen[0] + inline and seen[1] + in_slots, "only one form of row was ever written"
