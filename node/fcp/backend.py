@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from crypto.uri import URI, USKURI
+from node.client.splitfile import DEFAULT_EXTRA_INSERTS
 
 Persistence = Literal["connection", "reboot", "forever"]
 ReturnType = Literal["direct", "disk", "none"]
@@ -87,8 +88,8 @@ class PutOptions:
     early_encode: bool = False
     # Extra copies of blocks with no FEC around them (ExtraInsertsSingleBlock,
     # ExtraInsertsSplitfileHeaderBlock): 0..10, Freenet's default 2.
-    extra_inserts_single_block: int = 2
-    extra_inserts_splitfile_header_block: int = 2
+    extra_inserts_single_block: int = DEFAULT_EXTRA_INSERTS
+    extra_inserts_splitfile_header_block: int = DEFAULT_EXTRA_INSERTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,6 +17,7 @@ from typing import Literal, TypeVar
 
 from crypto.errors import CryptoError
 from crypto.uri import URI, USKURI, parse_uri
+from node.client.splitfile import DEFAULT_EXTRA_INSERTS, MAX_EXTRA_INSERTS
 from node.fcp.backend import GetOptions, Persistence, PutOptions, ReturnType
 from node.fcp.codes import ProtocolErrorCode as PE
 from node.fcp.protocol import (
@@ -350,12 +351,11 @@ def _codecs(text: str | None) -> tuple[str, ...]:
     return tuple(c.strip().upper() for c in text.split(",") if c.strip())
 
 
-# Extra copies of a single block (specs/client.md §Insert). Freenet takes any
-# integer here (a negative count inserts once; an unreadable one is silently the
-# default); Samizdat refuses what is not 0..10, so a typo or a request for
-# hundreds of whole-block inserts is an error the client sees.
-DEFAULT_EXTRA_INSERTS = 2
-MAX_EXTRA_INSERTS = 10
+# Extra copies of a single block (specs/client.md §Insert; the client layer's
+# default and bound). Freenet takes any integer here (a negative count inserts
+# once; an unreadable one is silently the default); Samizdat refuses what is not
+# 0..10, so a typo or a request for hundreds of whole-block inserts is an error
+# the client sees.
 
 
 def _put_options(f: _Fields) -> PutOptions:
