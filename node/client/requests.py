@@ -136,6 +136,11 @@ class RequestEvent:
 EventCallback = Callable[[RequestEvent], None]
 
 
+# Keys a persistent insert remembers having checked against the database (see
+# _PersistingNetwork): far more than the blocks one request has in flight.
+RECENT_INSERT_KEYS = 4096
+
+
 class _PersistingNetwork:
     """A per-request view of the network that remembers blocks in the client database.
 
@@ -148,7 +153,10 @@ class _PersistingNetwork:
 
     def __init__(self, inner: BlockNetwork, db: ClientDatabase, identifier: str) -> None:
         self.inner, self.db, self.identifier = inner, db, identifier
-        self._done_before: dict[bytes, bool] = {}  # routing key → inserted by an earlier run
+        # routing key → inserted by an earlier run, for the keys inserted lately: the
+        # copies of a block are sent together, so a bounded memory of recent keys
+        # serves them (a whole splitfile's keys would not need to be held).
+        self._done_before: dict[bytes, bool] = {}
 
     async def fetch(self, kind: KeyKind, routing_key: bytes) -> Block:
         known, data = self.db.get_block(self.identifier, routing_key)
@@ -162,6 +170,8 @@ class _PersistingNetwork:
         done = self._done_before.get(block.routing_key)
         if done is None:
             done, _ = self.db.get_block(self.identifier, block.routing_key)
+            if len(self._done_before) >= RECENT_INSERT_KEYS:
+                del self._done_before[next(iter(self._done_before))]  # the oldest
             self._done_before[block.routing_key] = done
         if done:
             return
