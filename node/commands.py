@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from crypto.errors import CryptoError
 from crypto.uri import CHKURI, SSKURI, USKURI, parse_uri
 from node.client.manifest import guess_mime
+from node.client.splitfile import DEFAULT_EXTRA_INSERTS, MAX_EXTRA_INSERTS
 from node.fcp.client import (
     FCPClient,
     FCPConnectionError,
@@ -66,6 +67,7 @@ def add_parsers(subparsers: Any) -> None:
     put.add_argument("--key", default="CHK@", metavar="URI", help="insert key (default: CHK@)")
     put.add_argument("--mime", metavar="TYPE", help="MIME type of a file (default: guessed)")
     put.add_argument("--default", metavar="NAME", help="a site's default document (index.html)")
+    _extra_inserts_arg(put)
     _fcp_arg(put)
     put.set_defaults(handler=_run(_put))
 
@@ -83,6 +85,7 @@ def add_parsers(subparsers: Any) -> None:
     publish.add_argument("path", type=Path, metavar="DIR")
     publish.add_argument("--key", required=True, metavar="USK@…/site/N", help="USK insert key")
     publish.add_argument("--default", metavar="NAME", help="default document (index.html)")
+    _extra_inserts_arg(publish)
     _fcp_arg(publish)
     publish.set_defaults(handler=_run(_publish))
 
@@ -224,6 +227,24 @@ def _uri(text: str, what: str) -> Any:
         raise UsageError(f"{text!r} is not a {what}: {exc}") from None
 
 
+def _extra_inserts_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--extra-inserts",
+        type=int,
+        metavar="N",
+        help=f"insert each block that has no FEC around it (a file's top block, a small "
+        f"file, a signed key's block) N more times, each by its own first hop "
+        f"(0..{MAX_EXTRA_INSERTS}; default {DEFAULT_EXTRA_INSERTS}; 0 is faster, "
+        "more reaches further)",
+    )
+
+
+def _validate_extra_inserts(args: argparse.Namespace) -> None:
+    n = args.extra_inserts
+    if n is not None and not 0 <= n <= MAX_EXTRA_INSERTS:
+        raise UsageError(f"--extra-inserts is a count from 0 to {MAX_EXTRA_INSERTS}, not {n}")
+
+
 def _validate_put(args: argparse.Namespace) -> None:
     if not args.path.exists():
         raise UsageError(f"{args.path} does not exist")
@@ -236,6 +257,7 @@ def _validate_put(args: argparse.Namespace) -> None:
         raise UsageError("--key is a request key; inserting needs the insert key from keygen")
     if args.path.is_dir() and args.mime:
         raise UsageError("--mime is for a single file; a site's types are guessed per file")
+    _validate_extra_inserts(args)
 
 
 def _validate_get(args: argparse.Namespace) -> None:
@@ -254,6 +276,7 @@ def _validate_publish(args: argparse.Namespace) -> None:
         raise UsageError("--key must be a USK@<insert key>/site/N (see `samizdat keygen`)")
     if not key.is_insert:
         raise UsageError("--key is a request key; publishing needs the insert key")
+    _validate_extra_inserts(args)
 
 
 def _validate_check(args: argparse.Namespace) -> None:
@@ -320,14 +343,27 @@ def _site_files(root: Path) -> dict[str, Path]:
 async def _put(ctx: Ctx, fcp: FCPClient) -> int:
     args = ctx.args
     path: Path = args.path
+    n = args.extra_inserts  # both kinds of single block; None: the node's default
     with _progress(ctx, "inserting") as progress:
         if path.is_dir():
             uri = await fcp.put_dir(
-                args.key, _site_files(path), default_name=args.default, progress=progress
+                args.key,
+                _site_files(path),
+                default_name=args.default,
+                progress=progress,
+                extra_inserts_single_block=n,
+                extra_inserts_splitfile_header_block=n,
             )
         else:
             mime = args.mime or guess_mime(path.name)
-            uri = await fcp.put(args.key, path=path, content_type=mime, progress=progress)
+            uri = await fcp.put(
+                args.key,
+                path=path,
+                content_type=mime,
+                progress=progress,
+                extra_inserts_single_block=n,
+                extra_inserts_splitfile_header_block=n,
+            )
     print(uri, flush=True)
     return EXIT_OK
 
@@ -358,14 +394,25 @@ async def _keygen(ctx: Ctx, fcp: FCPClient) -> int:
 async def _publish(ctx: Ctx, fcp: FCPClient) -> int:
     args = ctx.args
     path: Path = args.path
+    n = args.extra_inserts  # both kinds of single block; None: the node's default
     with _progress(ctx, "publishing") as progress:
         if path.is_dir():
             uri = await fcp.put_dir(
-                args.key, _site_files(path), default_name=args.default, progress=progress
+                args.key,
+                _site_files(path),
+                default_name=args.default,
+                progress=progress,
+                extra_inserts_single_block=n,
+                extra_inserts_splitfile_header_block=n,
             )
         else:
             uri = await fcp.put(
-                args.key, path=path, content_type=guess_mime(path.name), progress=progress
+                args.key,
+                path=path,
+                content_type=guess_mime(path.name),
+                progress=progress,
+                extra_inserts_single_block=n,
+                extra_inserts_splitfile_header_block=n,
             )
     print(uri, flush=True)
     return EXIT_OK

@@ -42,6 +42,19 @@ def test_put_at_one_node_get_at_another(net: testnet.Testnet, tmp_path: Path, si
     assert out.read_bytes() == src.read_bytes()
 
 
+def test_extra_inserts_is_a_count_the_node_takes(net: testnet.Testnet, tmp_path: Path) -> None:
+    src = tmp_path / "note.txt"
+    src.write_bytes(b"a short note, inserted once")
+    put = cli("put", src, "--extra-inserts", "0", node=3, net=net)
+    assert put.code == 0, put.err
+    got = cli("get", put.last_line, node=0, net=net)
+    assert got.code == 0 and got.out == src.read_bytes(), got.err
+    for bad in ("11", "-1"):
+        refused = cli("put", src, "--extra-inserts", bad, node=3, net=net)
+        assert refused.code == 2 and "--extra-inserts is a count from 0 to 10" in refused.err
+        assert "Traceback" not in refused.err
+
+
 def test_get_to_stdout_and_the_mime_type(net: testnet.Testnet, tmp_path: Path) -> None:
     page = tmp_path / "note.txt"
     page.write_text("hello from samizdat\n")
