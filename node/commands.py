@@ -340,11 +340,12 @@ def _site_files(root: Path) -> dict[str, Path]:
     return files
 
 
-async def _put(ctx: Ctx, fcp: FCPClient) -> int:
+async def _insert(ctx: Ctx, fcp: FCPClient, doing: str) -> int:
+    """Insert ``args.path`` (a file, or a directory as a site) under ``args.key``; print the URI."""
     args = ctx.args
     path: Path = args.path
     n = args.extra_inserts  # both kinds of single block; None: the node's default
-    with _progress(ctx, "inserting") as progress:
+    with _progress(ctx, doing) as progress:
         if path.is_dir():
             uri = await fcp.put_dir(
                 args.key,
@@ -355,7 +356,7 @@ async def _put(ctx: Ctx, fcp: FCPClient) -> int:
                 extra_inserts_splitfile_header_block=n,
             )
         else:
-            mime = args.mime or guess_mime(path.name)
+            mime = getattr(args, "mime", None) or guess_mime(path.name)  # publish has no --mime
             uri = await fcp.put(
                 args.key,
                 path=path,
@@ -366,6 +367,10 @@ async def _put(ctx: Ctx, fcp: FCPClient) -> int:
             )
     print(uri, flush=True)
     return EXIT_OK
+
+
+async def _put(ctx: Ctx, fcp: FCPClient) -> int:
+    return await _insert(ctx, fcp, "inserting")
 
 
 async def _get(ctx: Ctx, fcp: FCPClient) -> int:
@@ -392,30 +397,7 @@ async def _keygen(ctx: Ctx, fcp: FCPClient) -> int:
 
 
 async def _publish(ctx: Ctx, fcp: FCPClient) -> int:
-    args = ctx.args
-    path: Path = args.path
-    n = args.extra_inserts  # both kinds of single block; None: the node's default
-    with _progress(ctx, "publishing") as progress:
-        if path.is_dir():
-            uri = await fcp.put_dir(
-                args.key,
-                _site_files(path),
-                default_name=args.default,
-                progress=progress,
-                extra_inserts_single_block=n,
-                extra_inserts_splitfile_header_block=n,
-            )
-        else:
-            uri = await fcp.put(
-                args.key,
-                path=path,
-                content_type=guess_mime(path.name),
-                progress=progress,
-                extra_inserts_single_block=n,
-                extra_inserts_splitfile_header_block=n,
-            )
-    print(uri, flush=True)
-    return EXIT_OK
+    return await _insert(ctx, fcp, "publishing")
 
 
 async def _check(ctx: Ctx, fcp: FCPClient) -> int:
