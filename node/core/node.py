@@ -136,6 +136,7 @@ class Node:
         "location",
         "opennet",
         "own_swap",
+        "parked",
         "peers",
         "pending",
         "recent",
@@ -181,6 +182,8 @@ class Node:
         self.verify = verify
         self.peers = PeerTable()
         self.pending: dict[int, Pending] = {}
+        # Our own requests waiting for a peer with room (routing.park), oldest first.
+        self.parked: dict[int, None] = {}
         self.recent: dict[int, None] = {}
         self.last_announce = -1e300
         self.swaps: dict[int, swapping.Swap] = {}
@@ -215,9 +218,9 @@ class Node:
             )
         )
         if not self.opennet:
-            return self.peers_changed(now)
+            return self._unparked(self.peers_changed(now), now)
         if len(self.peers) <= cfg.max_peers:
-            return []
+            return self._unparked([], now)
         victim = self.peers.least_useful(
             self.location,
             now,
@@ -226,13 +229,13 @@ class Node:
             protect_short=cfg.short_links_protected,
         )
         drop = victim.id if victim is not None else peer
-        return [DropPeer(peer=drop), *self._forget(drop, now)]
+        return self._unparked([DropPeer(peer=drop), *self._forget(drop, now)], now)
 
     def peer_lost(self, peer: PeerId, now: float) -> list[Action]:
         """The link to ``peer`` went down: backtrack whatever waited on it."""
         if peer not in self.peers:
             return []
-        return self._forget(peer, now)
+        return self._unparked(self._forget(peer, now), now)
 
     def receive(self, peer: PeerId, message: Message, now: float) -> list[Action]:
         """A message from ``peer`` arrived (already decoded and validated)."""
@@ -240,11 +243,12 @@ class Node:
         try:
             if handler is None:
                 raise RemoteProtocolError(f"not a message: {type(message).__name__}")
-            return handler(self, peer, message, now)
+            actions = handler(self, peer, message, now)
         except RemoteProtocolError:
             if peer not in self.peers:
                 return []
-            return [DropPeer(peer=peer), *self._forget(peer, now)]
+            actions = [DropPeer(peer=peer), *self._forget(peer, now)]
+        return self._unparked(actions, now) if self.parked else actions
 
     def timer(self, token: int, now: float) -> list[Action]:
         """A timer set by ``SetTimer(token=token)`` came due."""
@@ -255,7 +259,7 @@ class Node:
             return self._location_updates()
         st = self.pending.get(token)
         if st is not None:
-            return routing.timed_out(self, st, now)
+            return self._unparked(routing.timed_out(self, st, now), now)
         return swapping.on_timer(self, token, now)
 
     def block_looked_up(self, token: int, block: Block | None, now: float) -> list[Action]:
@@ -436,6 +440,13 @@ class Node:
             )
             for p in self.peers.ids()
         ]
+
+    def _unparked(self, actions: list[Action], now: float) -> list[Action]:
+        """``actions``, then whatever parked requests can go out now that peers
+        may have room (a reply or a timeout freed a slot, a peer came)."""
+        if not self.parked:
+            return actions
+        return [*actions, *routing.unpark(self, now)]
 
     def _forget(self, peer: PeerId, now: float) -> list[Action]:
         self.peers.remove(peer)

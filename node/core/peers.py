@@ -187,6 +187,18 @@ class PeerTable:
             return peer
         return fallback
 
+    def untried_at_limit(self, tried: Container[PeerId], limit: int) -> bool:
+        """Is some peer not in ``tried`` at ``limit`` in flight (busy, not used up)?"""
+        return any(
+            peer.in_flight_out >= limit for pid, peer in self.by_id.items() if pid not in tried
+        )
+
+    def untried_with_room(self, tried: Container[PeerId], limit: int) -> bool:
+        """Is some peer not in ``tried`` under ``limit`` in flight?"""
+        return any(
+            peer.in_flight_out < limit for pid, peer in self.by_id.items() if pid not in tried
+        )
+
     def set_foaf(self, peer_id: PeerId, locations: tuple[float, ...], mine: float) -> None:
         """Remember ``peer_id``'s peers' locations (ours, ``mine``, left out)."""
         peer = self.by_id.get(peer_id)

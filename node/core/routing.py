@@ -52,6 +52,10 @@ origin has no upstream and reports with a ``*Done`` action instead of a reply)::
                                                  origin: insert held ->
                                                  INSERTED
     ROUTING  route: deadline passed              RouteNotFound(0) upstream     DONE
+    ROUTING  origin (request, insert): every     SetTimer(deadline)            PARKED
+             untried peer left is at its limit
+    PARKED   a peer has room (oldest first)      route                         ROUTING
+    PARKED   timer past deadline                 TIMED_OUT                     DONE
     WAITING  DataFound from p (verified)         cache, fold, send upstream    DONE
     WAITING  DataNotFound from p                 failure table, send upstream  DONE
     WAITING  InsertAccepted from p (insert)      send InsertData to p (once)   WAITING
@@ -359,6 +363,12 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
                 return kept + end_exhausted(node, st, now)
             return kept + route(node, st, now)
     if p is None:
+        if (
+            st.upstream is None
+            and st.op is not Op.ANNOUNCE
+            and node.peers.untried_at_limit(st.tried, cfg.peer_in_flight_limit)
+        ):
+            return park(node, st)
         return end_no_route(node, st, st.htl)
     htl = st.htl
     if htl >= cfg.max_htl:
@@ -388,9 +398,40 @@ def route(node: Node, st: Pending, now: float) -> list[Action]:
     return [Send(peer=p.id, message=msg), SetTimer(at=at, token=st.uid)]
 
 
+def park(node: Node, st: Pending) -> list[Action]:
+    """Our own request or insert found every untried peer at its send limit: wait.
+
+    Our peers are busy with our own traffic, not out of reach, and failing the
+    request would only make the client ask again into the same queue (one peer,
+    a window wider than its limit: a whole segment failed in milliseconds).
+    It goes out, first in first out, when a peer has room
+    (:meth:`Node.unpark`), or ends ``TIMED_OUT`` at its deadline. Relayed
+    requests never wait: their ``RouteNotFound`` is the load signal upstream."""
+    node.parked[st.uid] = None
+    return [SetTimer(at=st.deadline, token=st.uid)]
+
+
+def unpark(node: Node, now: float) -> list[Action]:
+    """Send parked requests while their peers have room, oldest first."""
+    actions: list[Action] = []
+    parked = node.parked
+    pending = node.pending
+    limit = node.config.peer_in_flight_limit
+    for _ in range(len(parked)):  # a request parked again goes last: one pass
+        uid = next(iter(parked))
+        st = pending.get(uid)
+        if st is not None and not node.peers.untried_with_room(st.tried, limit):
+            break
+        del parked[uid]
+        if st is not None:
+            actions += route(node, st, now)
+    return actions
+
+
 def finish(node: Node, st: Pending, actions: list[Action]) -> list[Action]:
     """Forget ``st`` here; ``actions`` carry its one and only result."""
     del node.pending[st.uid]
+    node.parked.pop(st.uid, None)
     recent = node.recent
     recent[st.uid] = None
     if len(recent) > node.config.recent_uids:
@@ -650,6 +691,11 @@ def timed_out(node: Node, st: Pending, now: float) -> list[Action]:
         # The upstream offered an insert and never sent the block: it gave up
         # on us (and said nothing, since it no longer waits for our answer).
         return finish(node, st, []) if now >= st.attempt_deadline else []
+    if st.uid in node.parked:
+        if now < st.deadline:
+            return []
+        del node.parked[st.uid]
+        return end_no_route(node, st, 0, timed_out=True)
     if st.downstream is None or now < st.attempt_deadline:
         return []
     p = node.peers.get(st.downstream)

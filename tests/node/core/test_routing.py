@@ -188,6 +188,71 @@ def test_overload_is_rejected_explicitly_and_the_sender_backs_off() -> None:
     assert peer is not None and peer.backoff_until > 0.1 and peer.backoff_len == 1.0
 
 
+def test_our_own_requests_wait_for_a_busy_peer_instead_of_failing() -> None:
+    # One peer, a send limit of 2, five requests: a client window wider than
+    # what its peers take must not turn into RouteNotFound (a restarted node
+    # with one peer back failed a whole segment in milliseconds that way).
+    net = line(3, config=Config(peer_in_flight_limit=2))
+    fix_htl_links(net)
+    blocks = [Block(KeyKind.CHK, key_at(0.7, salt=i), b"%d" % i) for i in range(5)]
+    for b in blocks:
+        net.put(2, b)
+    origin = net.nodes[pid(0)]
+    for i, b in enumerate(blocks):
+        net.apply(pid(0), origin.start_request(KeyKind.CHK, b.routing_key, i, 0.0))
+    assert len(origin.parked) == 3
+    net.run()
+    done = net.done(RequestDone)
+    assert sorted(d.client_id for d in done) == [0, 1, 2, 3, 4]  # type: ignore[attr-defined]
+    assert all(d.outcome is Outcome.FOUND for d in done)  # type: ignore[attr-defined]
+    assert not net.sent(RejectedOverload)  # never more than the limit on the link
+    assert not origin.parked and not origin.pending
+    # First in, first out: the requests went out in the order they were made.
+    firsts = [m.routing_key for a, _, m in net.sent(DataRequest) if a == pid(0)]
+    assert firsts == [b.routing_key for b in blocks]
+
+
+def test_a_parked_request_goes_to_a_peer_that_arrives_and_ends_at_its_deadline() -> None:
+    net = line(2, config=Config(peer_in_flight_limit=1))
+    fix_htl_links(net)
+    origin = net.nodes[pid(0)]
+    net.dead.add(pid(1))  # holds what it gets
+    sends = []
+    for i in range(3):
+        acts = origin.start_request(KeyKind.CHK, key_at(0.3, salt=i), i, 0.0)
+        sends.append(origin.block_looked_up(acts[0].token, None, 0.0))  # type: ignore[union-attr]
+    assert isinstance(sends[0][0], Send)
+    (wait_b,), (wait_c,) = sends[1], sends[2]
+    assert isinstance(wait_b, SetTimer) and isinstance(wait_c, SetTimer)
+    assert origin.timer(wait_b.token, wait_b.at - 1.0) == []  # still waiting
+    # A second peer comes: the oldest parked request goes to it.
+    net.add(2, 0.6)
+    acts = origin.peer_connected(pid(2), pid(2), 0.6, 1.0)
+    assert [(type(a), getattr(a, "peer", None)) for a in acts] == [(Send, pid(2)), (SetTimer, None)]
+    assert acts[0].message.uid == wait_b.token  # type: ignore[union-attr]
+    # The last one is still parked; at its deadline it ends, once.
+    assert list(origin.parked) == [wait_c.token]
+    assert origin.timer(wait_c.token, wait_c.at) == [
+        RequestDone(client_id=2, outcome=Outcome.TIMED_OUT)
+    ]
+    assert not origin.parked and wait_c.token not in origin.pending
+    assert origin.timer(wait_c.token, wait_c.at + 1.0) == []
+
+
+def test_a_relay_with_every_peer_busy_answers_route_not_found_at_once() -> None:
+    net = line(3, config=Config(peer_in_flight_limit=1))
+    fix_htl_links(net)
+    relay = net.nodes[pid(1)]
+    a = relay.receive(pid(0), DataRequest(uid=1, kind=1, routing_key=key_at(0.9), htl=10), 0.0)
+    a = relay.block_looked_up(a[0].token, None, 0.0)  # type: ignore[union-attr]
+    assert isinstance(a[0], Send) and a[0].peer == pid(2)
+    relay.peers.get(pid(0)).in_flight_in = 0  # type: ignore[union-attr]
+    a = relay.receive(pid(0), DataRequest(uid=2, kind=1, routing_key=key_at(0.9), htl=10), 0.0)
+    a = relay.block_looked_up(a[0].token, None, 0.0)  # type: ignore[union-attr]
+    assert a == [Send(peer=pid(0), message=RouteNotFound(uid=2, htl=10, held=False))]
+    assert not relay.parked
+
+
 def test_a_silent_peer_times_out_is_backed_off_and_the_request_moves_on() -> None:
     net = _star()
     net.dead.add(pid(1))  # node 1 swallows everything

@@ -136,6 +136,34 @@ async def test_darknet_chain_fetches_through_a_middle_node(tmp_path: Path) -> No
         assert result.existing == ssk
 
 
+async def test_a_node_with_one_peer_fetches_more_blocks_at_once_than_the_peer_takes(
+    tmp_path: Path,
+) -> None:
+    # A client window wider than the one peer's send limit: the surplus waits
+    # for room at the node instead of failing RouteNotFound.
+    a, b = tmp_path / "a", tmp_path / "b"
+    befriend(a, b)
+    core = replace(FAST_CORE, peer_in_flight_limit=4)
+    nodes = [
+        NodeRuntime(settings(p, opennet=False, core=core), rng=random.Random(i))
+        for i, p in enumerate((a, b))
+    ]
+    async with running(*nodes):
+        await wait_until(lambda: [n.connected_peers for n in nodes] == [1, 1])
+        blocks = [insert_chk(b"block %d" % i)[0] for i in range(24)]
+        for block in blocks:
+            assert (await nodes[0].insert(block)).outcome is Outcome.INSERTED
+        outcomes: list[Outcome] = []
+
+        async def fetch(routing_key: bytes) -> None:
+            outcomes.append((await nodes[0].fetch(KeyKind.CHK, routing_key)).outcome)
+
+        async with anyio.create_task_group() as tg:
+            for block in blocks:
+                tg.start_soon(fetch, block.routing_key)
+        assert outcomes == [Outcome.FOUND] * len(blocks)
+
+
 async def test_a_darknet_node_refuses_strangers(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     befriend(a, b)
