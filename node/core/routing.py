@@ -136,6 +136,7 @@ class Pending:
         "awaiting_data",
         "block",
         "client_id",
+        "counted_in",
         "data_sent",
         "deadline",
         "downstream",
@@ -177,6 +178,9 @@ class Pending:
         self.attempt_deadline = deadline
         self.attempts = 0
         self.client_id = client_id
+        # The upstream's Peer whose in_flight_in counts us: that object, not the
+        # id, so a link that drops and comes back starts from a true count.
+        self.counted_in: Peer | None = None
         self.tried: set[PeerId] = set() if upstream is None else {upstream}
         self.downstream: PeerId | None = None
         self.looking_up = False
@@ -223,6 +227,7 @@ def on_data_request(node: Node, peer: PeerId, msg: DataRequest, now: float) -> l
     st.routing_key = key
     st.looking_up = True
     p.in_flight_in += 1
+    st.counted_in = p
     node.pending[msg.uid] = st
     return [LookupBlock(token=msg.uid, kind=KINDS[msg.kind], routing_key=key)]
 
@@ -241,6 +246,7 @@ def on_insert(node: Node, peer: PeerId, msg: Insert, now: float) -> list[Action]
     at = min(now + node.config.hop_timeout, st.deadline)
     st.attempt_deadline = at
     p.in_flight_in += 1
+    st.counted_in = p
     node.pending[msg.uid] = st
     return [Send(peer=peer, message=InsertAccepted(uid=msg.uid)), SetTimer(at=at, token=msg.uid)]
 
@@ -268,6 +274,7 @@ def on_announce(node: Node, peer: PeerId, msg: Announce, now: float) -> list[Act
     st = Pending(Op.ANNOUNCE, msg.uid, msg.location, msg.htl, peer, node.budget(msg.htl, now))
     st.ref = msg.ref
     p.in_flight_in += 1
+    st.counted_in = p
     node.pending[msg.uid] = st
     actions: list[Action] = []
     if (
@@ -436,10 +443,8 @@ def finish(node: Node, st: Pending, actions: list[Action]) -> list[Action]:
     recent[st.uid] = None
     if len(recent) > node.config.recent_uids:
         del recent[next(iter(recent))]
-    if st.upstream is not None:
-        up = node.peers.get(st.upstream)
-        if up is not None:
-            up.in_flight_in -= 1
+    if st.counted_in is not None:
+        st.counted_in.in_flight_in -= 1
     return actions
 
 

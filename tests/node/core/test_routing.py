@@ -253,6 +253,25 @@ def test_a_relay_with_every_peer_busy_answers_route_not_found_at_once() -> None:
     assert not relay.parked
 
 
+def test_requests_from_a_link_that_dropped_do_not_count_against_its_return() -> None:
+    net = line(3, config=Config(peer_in_flight_limit=2))
+    fix_htl_links(net)
+    relay = net.nodes[pid(1)]
+    for uid in (1, 2):
+        a = relay.receive(pid(0), DataRequest(uid=uid, kind=1, routing_key=key_at(0.9), htl=9), 0.0)
+        relay.block_looked_up(a[0].token, None, 0.0)  # type: ignore[union-attr]
+    relay.peer_lost(pid(0), 0.5)
+    relay.peer_connected(pid(0), pid(0), 0.0, 0.6)  # the same peer, back
+    back = relay.peers.get(pid(0))
+    assert back is not None and back.in_flight_in == 0
+    # The old requests end (node 2 answers) and leave the new link's count alone.
+    for uid in (1, 2):
+        relay.receive(pid(2), DataNotFound(uid=uid), 0.7)
+    assert back.in_flight_in == 0
+    a = relay.receive(pid(0), DataRequest(uid=3, kind=1, routing_key=key_at(0.8), htl=9), 0.8)
+    assert isinstance(a[0], LookupBlock) and back.in_flight_in == 1
+
+
 def test_a_silent_peer_times_out_is_backed_off_and_the_request_moves_on() -> None:
     net = _star()
     net.dead.add(pid(1))  # node 1 swallows everything
