@@ -14,6 +14,7 @@ from store.errors import (
     StoreClosed,
     StoreError,
     StoreInUse,
+    WouldBlock,
     WrongDatabase,
 )
 from store.schema import Synchronous
@@ -37,5 +38,6 @@ __all__ = [
     "StoreInUse",
     "StoreStats",
     "Synchronous",
+    "WouldBlock",
     "WrongDatabase",
 ]

@@ -281,6 +281,12 @@ class AsyncBlockStore:
         """
         return self._store.might_contain(routing_key)
 
+    def get_nowait(self, routing_key: bytes) -> Block | None:
+        """The block (or None) if that needs no wait; never waits (see
+        :meth:`BlockStore.get_nowait`). Raises :class:`WouldBlock` otherwise:
+        then :meth:`get` (off the event loop) answers."""
+        return self._store.get_nowait(routing_key)
+
     async def contains(self, routing_key: bytes) -> bool:
         return await self._run(lambda: self._store.contains(routing_key))
 

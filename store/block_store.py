@@ -22,12 +22,14 @@ Theory of operation (``specs/store.md`` holds the normative layout):
   so gets never pay for a commit. Losing marks in a crash only ages LRU a little.
 - Crypto (verifying, sealing, unsealing) runs outside the lock, so the async
   face's threads overlap it with database work.
-- The salted row ids of the held blocks are also kept in a set in memory (the
+- The salted row ids of the held blocks are also kept in memory (the
   *presence index*, never written anywhere: ``specs/store.md`` §Presence
-  index), read from the id column at open and changed with every row inserted
-  or removed, under the lock, undone if the transaction rolls back. It lets
-  :meth:`BlockStore.might_contain` answer "not here" without the lock or the
-  database: one keyed hash and one set probe.
+  index), each with its row number and slot, read from the file at open and
+  changed with every row inserted or removed, under the lock, undone if the
+  transaction rolls back. It lets :meth:`BlockStore.might_contain` answer
+  "not here" without the lock or the database (one keyed hash and one dict
+  probe), and :meth:`BlockStore.get_nowait` read a held block from its slot
+  without SQLite, when the lock is free and the slot's bytes are in memory.
   A put of a key it does not hold inserts without probing the file first
   (``ON CONFLICT DO NOTHING``: if the index was wrong, the put falls back to
   the probe, so a wrong index costs a probe, never a failed put).
@@ -52,13 +54,20 @@ from types import TracebackType
 from crypto.blocks import Block, verify_block
 from crypto.errors import InvalidBlock
 from crypto.location import ROUTING_KEY_SIZE, normalize
-from store.errors import DatabaseCorrupt, DatabaseError, RejectedBlock, StoreClosed
+from store.errors import DatabaseCorrupt, DatabaseError, RejectedBlock, StoreClosed, WouldBlock
 from store.migrations import APPLICATION_ID, DATASTORE_SCHEMA
 from store.records import SALT_SIZE, DamagedRecord, row_id, seal, unseal
 from store.schema import Synchronous, open_database
 from store.slots import SlotFile, slot_path
 from store.values import Area, AreaStats, PutResult, StoreConfig, StoreStats
-from store.write_path import AreaUsage, Prepared, WritePath
+from store.write_path import (
+    ENTRY_NO_SLOT,
+    ENTRY_SLOT_BITS,
+    AreaUsage,
+    Prepared,
+    WritePath,
+    index_entry,
+)
 
 __all__ = ["APPLICATION_ID", "DATASTORE_SCHEMA", "MMAP_SIZE", "BlockStore", "Prepared"]
 
@@ -118,10 +127,11 @@ class BlockStore(WritePath):
         self._touched: dict[int, int] = {}
         self._seq = 0
         self._hits = self._misses = self._evictions = self._collisions = self._dropped = 0
-        # The presence index: the row ids of every row in ``blocks``. Changed
-        # only under the lock; ``_undo`` records this transaction's changes.
-        self._present: set[bytes] = set()
-        self._undo: list[tuple[bytes, bool]] = []
+        # The presence index: the row id of every row in ``blocks``, with its row
+        # number and slot (write_path.index_entry). Changed only under the lock;
+        # ``_undo`` records this transaction's changes.
+        self._present: dict[bytes, int] = {}
+        self._undo: list[tuple[bytes, int | None]] = []
         # Misses answered by might_contain alone (see there about its counting).
         self._index_misses = 0
 
@@ -269,7 +279,7 @@ class BlockStore(WritePath):
     def might_contain(self, routing_key: bytes) -> bool:
         """False if no block is stored under ``routing_key``: never waits, never reads the file.
 
-        Answered from the presence index (one keyed hash and one set probe, a
+        Answered from the presence index (one keyed hash and one dict probe, a
         microsecond or two), which holds exactly the row ids of the rows
         committed or being committed, so True means "probably: :meth:`get` it"
         (the row may be removed before the get) and False means "not here", as
@@ -281,6 +291,49 @@ class BlockStore(WritePath):
             return True
         self._index_misses += 1
         return False
+
+    def get_nowait(self, routing_key: bytes) -> Block | None:
+        """What :meth:`get` answers, if that needs neither the disk nor a wait for a commit.
+
+        For the event loop, where a read must never wait: a key the presence
+        index does not hold is a miss at once (as with :meth:`might_contain`);
+        a held one is answered only if the lock is free now and the block's
+        record is in a slot whose bytes are in the page cache (read with
+        ``RWF_NOWAIT``: no disk read), without SQLite. A hit counts and marks
+        the block used as :meth:`get` does.
+
+        Raises:
+            WouldBlock: answering needs a wait (the lock is held, the record is
+                not in memory or is inline in the database, LRU marks are due
+                to be written, or it failed to open): use :meth:`get`, which
+                also drops a damaged record.
+        """
+        row_key = row_id(self._salt, _checked(routing_key))
+        if row_key not in self._present:
+            self._index_misses += 1
+            return None
+        if not self._lock.acquire(blocking=False):
+            raise WouldBlock("a commit holds the datastore")
+        try:
+            entry = self._present.get(row_key)
+            if entry is None:  # removed since the probe above
+                self._misses += 1
+                return None
+            slot = (entry & ENTRY_NO_SLOT) - 1
+            if slot < 0 or len(self._touched) + 1 >= TOUCH_FLUSH_THRESHOLD:
+                raise WouldBlock("the record is in the database, or marks are due")
+            record = self._slots.read_nowait(slot)
+            if record is None:
+                raise WouldBlock("the record is not in memory")
+            opened = _unseal_or_why(self._salt, row_key, routing_key, record)
+            if isinstance(opened, str):
+                raise WouldBlock("the record failed to open")  # get drops it
+            self._hits += 1
+            self._seq += 1
+            self._touched[entry >> ENTRY_SLOT_BITS] = self._seq
+            return opened
+        finally:
+            self._lock.release()
 
     def contains(self, routing_key: bytes) -> bool:
         """Whether a block is stored under ``routing_key`` (no hit/miss counted, no LRU mark)."""
@@ -340,7 +393,7 @@ class BlockStore(WritePath):
                 self._slots.close()
                 self._connection.close()
                 self._connection = None
-                self._present = set()
+                self._present = {}
 
     @property
     def path(self) -> Path:
@@ -545,11 +598,12 @@ class BlockStore(WritePath):
 
     def _undo_index(self) -> None:
         """Take back the presence index changes of a transaction that rolled back."""
-        for row_key, added in reversed(self._undo):
-            if added:
-                self._present.discard(row_key)
+        present = self._present
+        for row_key, before in reversed(self._undo):
+            if before is None:
+                present.pop(row_key, None)
             else:
-                self._present.add(row_key)
+                present[row_key] = before
         self._undo.clear()
 
     def _open(self) -> sqlite3.Connection:
@@ -565,7 +619,8 @@ class BlockStore(WritePath):
         connection = self._open()
         with self._database_errors():
             self._present = {
-                bytes(key) for (key,) in connection.execute("SELECT row_id FROM blocks")
+                bytes(key): index_entry(number, slot)
+                for key, number, slot in connection.execute("SELECT row_id, id, slot FROM blocks")
             }
             for area, blocks, size, seq in connection.execute(
                 "SELECT area, count(*), total(size), max(seq) FROM placement GROUP BY area"

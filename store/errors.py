@@ -13,6 +13,11 @@ class StoreClosed(StoreError):
     """The store was used after :meth:`~store.block_store.BlockStore.close`."""
 
 
+class WouldBlock(StoreError):
+    """:meth:`~store.block_store.BlockStore.get_nowait` cannot answer without waiting
+    (for the disk, or for a commit): ask again with ``get`` or ``get_many``."""
+
+
 class DatabaseError(StoreError):
     """A database file could not be opened or used; the message names the file."""
 

@@ -45,6 +45,9 @@ SUFFIX = ".slots"
 
 T = TypeVar("T")
 
+# preadv's flag for "only what is in the page cache" (Linux 4.14 and later).
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
+
 
 def slot_path(database: Path) -> Path:
     """Where the slot file of the datastore at ``database`` lives: same directory and stem."""
@@ -192,6 +195,23 @@ class SlotFile:
         if staged is not None:  # taken by the running transaction, not yet written
             return staged
         return os.pread(self._fd, SLOT_SIZE, slot * SLOT_SIZE)
+
+    def read_nowait(self, slot: int) -> memoryview | None:
+        """The record in ``slot`` if its bytes are all in the page cache, else None.
+
+        A read with ``RWF_NOWAIT`` (Linux): it copies what is cached and never
+        waits for the disk. None also where that flag is not supported, if
+        the file ends inside the slot, or if the read fails: the caller then
+        reads the slot the ordinary way, off the event loop.
+        """
+        if _NOWAIT is None or slot in self._staged:
+            return None
+        buffer = bytearray(SLOT_SIZE)
+        try:
+            got = os.preadv(self._fd, [buffer], slot * SLOT_SIZE, _NOWAIT)
+        except OSError:  # EAGAIN: not cached; EOPNOTSUPP: not on this file system
+            return None
+        return memoryview(buffer) if got == SLOT_SIZE else None
 
     def open_record(self, slot: int, opener: Callable[[bytes | memoryview], T]) -> T:
         """``opener`` applied to the record in ``slot``, read in place through the map.

@@ -86,8 +86,8 @@ class WritePath:
     _evictions: int
     _collisions: int
     _dropped: int
-    _present: set[bytes]  # the presence index
-    _undo: list[tuple[bytes, bool]]  # this transaction's changes to it: (row id, added)
+    _present: dict[bytes, int]  # the presence index: row id -> its entry (see index_entry)
+    _undo: list[tuple[bytes, int | None]]  # this transaction's changes: (row id, entry before)
 
     def _put_all(
         self, connection: sqlite3.Connection, items: Sequence[tuple[Prepared, Area]]
@@ -137,8 +137,7 @@ class WritePath:
                     self._slots.release(slot)
                 results.append(None)
                 continue
-            self._present.add(item.row_id)
-            self._undo.append((item.row_id, True))
+            self._index(item.row_id, number, rows[index][3])
             size = len(item.block.data)
             placements.append(
                 (number, area, eviction.bucket_of(item.block.routing_key), self._next_seq(), size)
@@ -156,7 +155,7 @@ class WritePath:
     def _all_fresh(self, items: Sequence[tuple[Prepared, Area]]) -> bool:
         """Whether every block is new, once in ``items``, and all fit without an eviction."""
         row_ids = {item.row_id for item, _ in items}
-        if len(row_ids) != len(items) or not row_ids.isdisjoint(self._present):
+        if len(row_ids) != len(items) or not self._present.keys().isdisjoint(row_ids):
             return False
         added = dict.fromkeys(Area, 0)
         for item, area in items:
@@ -170,18 +169,17 @@ class WritePath:
             record, slot = self._stored_form(item)
             cursor = connection.execute(_INSERT_NEW_BLOCK, (item.row_id, record, slot))
             if cursor.rowcount == 1:
-                return self._place(connection, item, area, cursor.lastrowid)
+                return self._place(connection, item, area, cursor.lastrowid, slot)
             if slot is not None:  # the insert did nothing: the slot was never named
                 self._slots.release(slot)
         row = connection.execute(
-            "SELECT b.id, p.area FROM blocks AS b JOIN placement AS p ON p.id = b.id"
+            "SELECT b.id, p.area, b.slot FROM blocks AS b JOIN placement AS p ON p.id = b.id"
             " WHERE b.row_id = ?",
             (item.row_id,),
         ).fetchone()
         if row is not None:
             if item.row_id not in self._present:  # the index missed a held row: repair it
-                self._present.add(item.row_id)
-                self._undo.append((item.row_id, True))
+                self._index(item.row_id, row[0], row[2])
             existing = self._existing(connection, row[0], item)
             if existing is not None:
                 return self._put_over(connection, row[0], Area(row[1]), existing, item, area)
@@ -190,7 +188,7 @@ class WritePath:
             "INSERT INTO blocks (row_id, record, slot) VALUES (?, ?, ?)",
             (item.row_id, record, slot),
         )
-        return self._place(connection, item, area, cursor.lastrowid)
+        return self._place(connection, item, area, cursor.lastrowid, slot)
 
     def _stored_form(self, item: Prepared) -> tuple[bytes, int | None]:
         """What a new ``blocks`` row holds: an empty record and a slot taken for the record
@@ -201,12 +199,16 @@ class WritePath:
         return item.record, None
 
     def _place(
-        self, connection: sqlite3.Connection, item: Prepared, area: Area, row_number: int | None
+        self,
+        connection: sqlite3.Connection,
+        item: Prepared,
+        area: Area,
+        row_number: int | None,
+        slot: int | None,
     ) -> PutResult:
         """Add the placement row of a block just inserted into ``blocks``, then evict."""
         assert row_number is not None
-        self._present.add(item.row_id)
-        self._undo.append((item.row_id, True))
+        self._index(item.row_id, row_number, slot)
         size = len(item.block.data)
         connection.execute(
             _INSERT_PLACEMENT,
@@ -306,14 +308,19 @@ class WritePath:
             # slot number (a damaged row, dropped at open) names no slot to free.
             if isinstance(slot, int) and slot >= 0:
                 self._slots.release(slot)
-            if row_key in self._present:
-                self._present.remove(row_key)
-                self._undo.append((row_key, False))
+            entry = self._present.pop(row_key, None)
+            if entry is not None:
+                self._undo.append((row_key, entry))
         self._touched.pop(row_number, None)
         if row is not None and row[0] in Area._value2member_map_:
             usage = self._usage[Area(row[0])]
             usage.blocks -= 1
             usage.bytes -= row[1]
+
+    def _index(self, row_key: bytes, row_number: int, slot: object) -> None:
+        """Enter a row in the presence index (in this transaction: undone if it rolls back)."""
+        self._undo.append((row_key, self._present.get(row_key)))
+        self._present[row_key] = index_entry(row_number, slot)
 
     def _drop_damaged(self, connection: sqlite3.Connection, row_number: int, why: str) -> None:
         # Deniability: name the row by its internal id only, never by a key.
@@ -337,3 +344,16 @@ class WritePath:
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
+
+
+def index_entry(row_number: int, slot: object) -> int:
+    """A row's presence index entry: its row number and its slot in one int (a tuple
+    would double the index's memory). The low :data:`ENTRY_SLOT_BITS` bits hold the
+    slot plus one, 0 for a row whose record is inline (or whose slot is not a number)."""
+    slot_bits = slot + 1 if type(slot) is int and 0 <= slot < ENTRY_NO_SLOT else 0
+    return row_number << ENTRY_SLOT_BITS | slot_bits
+
+
+ENTRY_SLOT_BITS = 40
+"""Bits of a presence index entry that hold the slot: 2**40 slots of 32 KiB are 32 PiB."""
+ENTRY_NO_SLOT = (1 << ENTRY_SLOT_BITS) - 1

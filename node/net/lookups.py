@@ -1,7 +1,10 @@
 """Datastore lookups for the runtime: one reader thread, one thread switch each way.
 
 A lookup must not run on the event loop: a block whose pages are not in
-memory costs a disk read, and every link would wait for it. But a lookup
+memory costs a disk read, and every link would wait for it. (The runtime
+first asks :meth:`AsyncBlockStore.get_nowait`, which answers on the loop only
+when no wait is needed: misses, and hits whose record is in the page cache.
+This thread reads the rest.) But a lookup
 handed to a worker thread through ``anyio.to_thread`` (what
 :meth:`AsyncBlockStore.get_many` does) costs far more than the read: a task to
 await it, a cancel scope, a future, the worker pool's bookkeeping, and a caller

@@ -18,12 +18,16 @@ loop thread, so the core needs no lock. Its clock is the event loop's
 Datastore work is batched, because a trip to a worker thread costs far more
 than the probe it carries (~100 µs of CPU against a few µs):
 
-- A ``LookupBlock`` for a key the store's presence index rules out (nearly
-  every lookup at a relay) or for a block still being written is answered at
-  once, without a thread hop. The answer is fed to the core after the action
-  list that asked for it has been carried out, as if it had come back later,
-  so the core sees actions carried out in the order it returned them.
-- The other lookups go to the datastore's lookup thread
+- A ``LookupBlock`` is answered at once, without a thread hop, for a key the
+  store's presence index rules out (nearly every lookup at a relay), for a
+  block still being written, and for a block whose record the store can read
+  without waiting (``get_nowait``: its slot's bytes are in the page cache and
+  no commit holds the store; nearly every hit on a busy node). The answer is
+  fed to the core after the action list that asked for it has been carried
+  out, as if it had come back later, so the core sees actions carried out in
+  the order it returned them.
+- The other lookups (the record needs a disk read or SQLite, or a commit is
+  running) go to the datastore's lookup thread
   (:mod:`node.net.lookups`), which reads every lookup queued meanwhile in one
   ``get_many`` and hands the answers back with ``call_soon_threadsafe``.
 - ``StoreBlock`` (fire and forget) is gathered per area and handed to the
@@ -109,7 +113,15 @@ from node.net.settings import NodeSettings
 from node.wire.codec import Codec
 from node.wire.errors import LocalProtocolError
 from store import Area as StoreArea
-from store import AsyncBlockStore, PutResult, RejectedBlock, StoreConfig, StoreError, Synchronous
+from store import (
+    AsyncBlockStore,
+    PutResult,
+    RejectedBlock,
+    StoreConfig,
+    StoreError,
+    Synchronous,
+    WouldBlock,
+)
 
 log = logging.getLogger("samizdat.node")
 
@@ -743,10 +755,13 @@ class NodeRuntime:
             return
         key = action.routing_key
         block = self._writing.get(key)
-        if block is not None or not self.store.might_contain(key):
-            self._answers.append((action, block))  # fed to the core at the end of _apply
-            return
-        self._lookup_thread.submit(action, key)
+        if block is None:
+            try:
+                block = self.store.get_nowait(key)
+            except WouldBlock:  # the disk or a commit would make us wait: the thread reads it
+                self._lookup_thread.submit(action, key)
+                return
+        self._answers.append((action, block))  # fed to the core at the end of _apply
 
     def _looked_up(
         self, lookups: list[LookupBlock], outcome: list[Block | None] | StoreError

@@ -17,10 +17,12 @@ from store import (
     StoreClosed,
     StoreConfig,
     StoreInUse,
+    Synchronous,
     eviction,
 )
 from store import block_store as block_store_module
 from store import schema as schema_module
+from store.errors import WouldBlock
 from tests.store.conftest import CHK, SSK, chk_block, damage_record
 
 
@@ -272,6 +274,43 @@ def test_might_contain_follows_puts_deletes_evictions_and_reopening(
         assert [store.might_contain(b.routing_key) for b in chks] == held
     with pytest.raises(ValueError, match="32 bytes"):
         store.might_contain(b"short")
+
+
+NORMAL = StoreConfig(size_bytes=6 * CHK, synchronous=Synchronous.NORMAL)  # CHKs in slots
+
+
+def test_get_nowait_answers_from_memory_or_says_it_would_block(
+    db_path: Path, chks: list[Block], ssk_pairs: list[tuple[Block, Block]]
+) -> None:
+    ssk = ssk_pairs[0][0]
+    store = BlockStore.open(db_path, NORMAL)
+    store.put_many(chks[:2], Area.STORE)
+    store.put(ssk, Area.CACHE)
+    # A slot row whose record is in the page cache (just written): read without SQLite.
+    assert store.get_nowait(chks[0].routing_key) == chks[0]
+    assert store.get_nowait(chks[2].routing_key) is None  # not held: a miss at once
+    assert (store.stats().hits, store.stats().misses) == (1, 1)
+    with pytest.raises(WouldBlock):
+        store.get_nowait(ssk.routing_key)  # an inline record: only SQLite has it
+    with store._lock, pytest.raises(WouldBlock):  # a commit is running
+        store.get_nowait(chks[1].routing_key)
+    assert (store.stats().hits, store.stats().misses) == (1, 1)  # WouldBlock counts nothing
+    assert store.get(ssk.routing_key) == ssk
+    with pytest.raises(ValueError, match="32 bytes"):
+        store.get_nowait(b"short")
+    store.close()
+
+
+def test_get_nowait_leaves_a_damaged_record_to_get(db_path: Path, chks: list[Block]) -> None:
+    with BlockStore.open(db_path, NORMAL) as store:
+        store.put(chks[0], Area.STORE)
+    damage_record(db_path, 1)
+    with BlockStore.open(db_path, NORMAL) as store:
+        with pytest.raises(WouldBlock):
+            store.get_nowait(chks[0].routing_key)
+        assert store.stats().hits == 0
+        assert store.get(chks[0].routing_key) is None  # get drops the row
+        assert not store.might_contain(chks[0].routing_key)
 
 
 @pytest.mark.parametrize("count", [1, 2], ids=["one by one", "batched"])

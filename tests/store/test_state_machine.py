@@ -16,6 +16,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from crypto.blocks import Block, verify_block
 from crypto.location import distance
 from store import Area, BlockStore, PutOutcome, PutResult, StoreConfig, Synchronous
+from store.errors import WouldBlock
+from store.write_path import index_entry
 from tests.store.conftest import CHK, chk_block, ssk_blocks
 
 POOL_CHK = [chk_block(n) for n in range(10)]
@@ -131,6 +133,22 @@ class DatastoreMachine(RuleBasedStateMachine):
             verify_block(block)
             held.seq = self.next_seq()
 
+    @rule(key=st.sampled_from(KEYS))
+    def get_nowait(self, key: bytes) -> None:
+        # The event loop's read: the same answer as get, or WouldBlock (an inline
+        # record, or one not in the page cache), never a wrong one.
+        try:
+            block = self.store.get_nowait(key)
+        except WouldBlock:
+            return
+        held = self.model.get(key)
+        if held is None:
+            assert block is None
+        else:
+            assert block == held.block
+            verify_block(block)
+            held.seq = self.next_seq()
+
     @rule(keys=st.lists(st.sampled_from(KEYS), max_size=5))
     def get_many(self, keys: list[bytes]) -> None:
         blocks = self.store.get_many(keys)
@@ -179,6 +197,11 @@ class DatastoreMachine(RuleBasedStateMachine):
         # file after every put, get, delete, eviction and reopen.
         for key in KEYS:
             assert self.store.might_contain(key) == (key in self.model)
+        # ... and each entry names its row's number and slot (get_nowait reads by them).
+        connection = self.store._connection
+        assert connection is not None
+        rows = connection.execute("SELECT row_id, id, slot FROM blocks")
+        assert self.store._present == {bytes(k): index_entry(n, s) for k, n, s in rows}
 
     @invariant()
     def slots_are_named_once_and_the_rest_are_free(self) -> None:

@@ -1,5 +1,6 @@
-"""How the runtime reaches the datastore: misses answered without a thread hop,
-lookups queued together read in one ``get_many`` on the lookup thread, the
+"""How the runtime reaches the datastore: misses, and hits whose record is in
+memory, answered without a thread hop; other lookups queued together read in
+one ``get_many`` on the lookup thread; the
 stores the core asks for gathered (for either area) to share a commit and handed
 to the store's writer in one ``put_soon`` per area.
 
@@ -22,7 +23,7 @@ from crypto.keys import insert_chk
 from node.core import Area, Outcome, StoreBlock
 from node.net.runtime import WRITE_BATCH_BLOCKS, FetchResult, NodeRuntime
 from store import Area as StoreArea
-from store import AsyncBlockStore
+from store import AsyncBlockStore, WouldBlock
 from store.async_store import PutCallback
 from tests.node.net.test_runtime import running, settings
 
@@ -82,7 +83,7 @@ async def fetch_all(node: NodeRuntime, keys: list[bytes]) -> list[FetchResult]:
     return [r for r in results if r is not None]
 
 
-async def test_misses_need_no_thread_and_hits_share_one_get_many(
+async def test_misses_and_hits_in_memory_need_no_thread_the_rest_share_one_get_many(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held, absent = blocks(16, "held"), blocks(16, "absent")
@@ -91,13 +92,28 @@ async def test_misses_need_no_thread_and_hits_share_one_get_many(
         assert node.store is not None
         await node.store.put_many(held, StoreArea.STORE)
         counting = Counting(node.store, monkeypatch)
-        misses = (await node.store.stats()).misses
+        stats = await node.store.stats()
 
         found = await fetch_all(node, [b.routing_key for b in absent])
         assert all(r.outcome is not Outcome.FOUND for r in found)
         assert counting.gets == []  # every miss answered from the presence index
-        assert (await node.store.stats()).misses == misses + len(absent)
+        assert (await node.store.stats()).misses == stats.misses + len(absent)
 
+        # Just written, so in the page cache: read on the event loop (get_nowait).
+        found = await fetch_all(node, [b.routing_key for b in held])
+        assert [r.block for r in found] == held
+        assert counting.gets == []
+        assert (await node.store.stats()).hits == stats.hits + len(held)
+
+        # Records get_nowait cannot read without waiting go to the lookup thread.
+        get_nowait = node.store.sync.get_nowait
+
+        def would_block(key: bytes) -> Block | None:
+            if get_nowait(key) is not None:
+                raise WouldBlock("as if the record were not in memory")
+            return None
+
+        monkeypatch.setattr(node.store.sync, "get_nowait", would_block)
         found = await fetch_all(node, [b.routing_key for b in held])
         assert [r.block for r in found] == held
         assert sum(counting.gets) == len(held)
