@@ -35,6 +35,15 @@ send and the socket. Here instead:
   by that task, in order. At most :data:`MAX_BUFFERED` bytes of unread frames
   are held: past that the transport stops reading until the task catches up,
   so TCP flow control pushes back on a peer that sends faster than we read.
+- :meth:`Link.deliver` is the push form the node runs on: frames are opened,
+  decoded and handed to a callback right there in the transport's callback,
+  in order, and a second callback is told once a read's messages are all
+  handled (so their replies go out in one write). Nothing is buffered and
+  no task is woken per message (a future, a task step, and an extra
+  ``epoll_wait`` for the loop turn that runs it). The task in ``deliver``
+  only waits for the end, and raises it as ``receive`` would.
+  (A link with a download limit, which must be awaited per frame, is served
+  through ``receive`` instead.)
 - Sending is synchronous: :meth:`Link.send_now` encodes and seals a message
   and keeps the frame; :meth:`Link.flush` hands every frame kept to the
   transport in one write (which sends it or buffers it). The runtime flushes
@@ -182,6 +191,9 @@ class Connection(asyncio.Protocol):
         self._writing_paused = False
         self.last_received = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Set while a Link delivers frames as they arrive (:meth:`Link.deliver`):
+        # complete frames go to it from data_received, not to ``frames``.
+        self.sink: Callable[[list[bytes]], None] | None = None
 
     # --- transport callbacks ---
 
@@ -208,6 +220,12 @@ class Connection(asyncio.Protocol):
                 self._pause_reading()  # nothing after it can be read in step
                 return
             if frames:
+                sink = self.sink
+                if sink is not None:
+                    assert self._loop is not None
+                    self.last_received = self._loop.time()
+                    sink(frames)  # handled now: nobody is woken, nothing is held
+                    return
                 self.frames.extend(frames)
                 for frame in frames:
                     self._frame_bytes += len(frame)
@@ -281,6 +299,14 @@ class Connection(asyncio.Protocol):
         if self._frame_bytes <= MAX_BUFFERED // 2:
             self._resume_reading()
 
+    def take_frames(self) -> list[bytes]:
+        """Every frame read and not yet taken, oldest first."""
+        frames = list(self.frames)
+        self.frames.clear()
+        self._frame_bytes = 0
+        self._resume_reading()
+        return frames
+
     def pop_frame(self) -> bytes:
         frame = self.frames.popleft()
         self._frame_bytes -= len(frame)
@@ -352,6 +378,10 @@ class Link:
         self.bytes_received = 0
         self._corked: list[bytes] = []  # sealed frames of this loop turn, not yet written
         self._corked_bytes = 0
+        # While :meth:`deliver` runs: where messages go, and why delivery stopped.
+        self._handle: Callable[[object], None] | None = None
+        self._after: Callable[[], None] | None = None
+        self._error: Exception | None = None
         connection.start_frames(FrameDecoder(max_body=MAX_FRAME_BODY))
         self._timer: asyncio.TimerHandle | None = None
         self._schedule_timer()
@@ -426,6 +456,84 @@ class Link:
                 except RemoteProtocolError as exc:
                     self._fail("protocol")
                     raise LinkProtocolError(str(exc)) from exc
+
+    async def deliver(self, handle: Callable[[object], None], after: Callable[[], None]) -> None:
+        """Hand every message from the peer to ``handle`` until the link ends.
+
+        The push form of :meth:`receive`: each message is opened, decoded and
+        handed over in the transport's callback as its bytes arrive, without
+        waking this task (which only waits for the end), and ``after`` is
+        called once the messages of one read have all been handled, so that
+        what they caused can go out in one write. Keepalives are skipped.
+        ``handle`` may close the link; no message is handed over after that.
+        On a link with a download limit, which must be awaited per frame,
+        messages are received one by one instead, with ``after`` called
+        whenever none is left to read.
+
+        Raises:
+            LinkError: the link ended (as :meth:`receive` raises it).
+            Exception: whatever ``handle`` or ``after`` raised (the link is closed).
+        """
+        if self._download is not None:
+            while True:
+                handle(await self.receive())
+                if not self._conn.frames:
+                    after()
+        conn = self._conn
+        self._handle = handle
+        self._after = after
+        conn.sink = self._on_frames
+        try:
+            if conn.frames:
+                self._on_frames(conn.take_frames())
+            while True:
+                if self._error is not None:
+                    raise self._error
+                end = conn.end
+                if end is not None:
+                    if conn.end_is_fault and not self._closed:
+                        self._fail("protocol")
+                    else:
+                        self.close()
+                    raise type(end)(str(end))
+                if self._closed:
+                    raise LinkClosed("the link is closed")
+                await conn.wait()
+        finally:
+            conn.sink = None
+            self._handle = self._after = None
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        """Frames that just arrived, in :meth:`deliver` mode: open, decode, hand over."""
+        handle = self._handle
+        assert handle is not None and self._after is not None
+        opener = self._opener
+        decode = self._codec.decode
+        try:
+            for body in frames:
+                if self._closed:
+                    return
+                self.bytes_received += HEADER_SIZE + len(body)
+                try:
+                    plain = opener.open(body)
+                except FrameRejected as exc:
+                    self._error = LinkProtocolError(str(exc))
+                    self._fail("crypto")
+                    return
+                if not plain:
+                    continue  # a keepalive
+                try:
+                    message = decode(plain)
+                except RemoteProtocolError as exc:
+                    self._error = LinkProtocolError(str(exc))
+                    self._fail("protocol")
+                    return
+                handle(message)
+            if not self._closed:
+                self._after()
+        except Exception as exc:  # a bug in the handler: the task that delivers raises it
+            self._error = exc
+            self.close()
 
     async def send_keepalive(self) -> None:
         await self._send_plains((b"",))

@@ -38,11 +38,14 @@ than the probe it carries (~100 µs of CPU against a few µs):
   the blocks it writes). Until the commit, the block is in ``_writing``,
   where lookups find it.
 
-Sends are sealed straight onto the links (:meth:`Link.send_now`), without a
-task in between, and flushed, one write per link, once an action list has been
-carried out; a reader with more messages already read defers its stores and
-its flush to the last of them, so a burst goes on as one write and wakes the
-next node once. Local clients (fetches, inserts) flush at the end of the loop
+Messages from a peer are handled as their bytes arrive, in the link's
+transport callback (:meth:`Link.deliver`): no task is woken per message (the
+link's reader task only waits for the link to end). Sends are sealed straight
+onto the links (:meth:`Link.send_now`), without a task in between, and
+flushed, one write per link, once an action list has been carried out; the
+messages of one read defer their stores and their flush until all of them
+have been handled, so a burst goes on as one write and wakes the next node
+once. Local clients (fetches, inserts) flush at the end of the loop
 turn instead, after every client woken in it has started its request. Only a
 link with an upload limit has its messages queued for a writer task, which
 waits for the limiter.
@@ -596,42 +599,55 @@ class NodeRuntime:
         return new_dialler < old_dialler
 
     async def _reader(self, conn: _PeerConn) -> None:
+        """Serve the messages of one link as they arrive (:meth:`Link.deliver`)."""
+        link = conn.link
+        try:
+            await link.deliver(functools.partial(self._received, conn), self._read_all)
+        except LinkError as exc:
+            log.debug("link with %s ended: %s", _short(link.peer_identity), exc)
+        finally:
+            self._read_all()
+
+    def _received(self, conn: _PeerConn, message: object) -> None:
+        """One message from a peer: to the core, and carry out what it asks.
+
+        Stores and sends wait for :meth:`_read_all`, called once every message
+        of one read has been handled: a burst of blocks becomes one batch for
+        the store's writer, and the replies to a burst go out as one write.
+        """
         link = conn.link
         identity = link.peer_identity
-        try:
-            while True:
-                message = await link.receive()
-                self.messages_in += 1
-                if self._conns.get(identity) is not conn or self.core is None:
-                    return
-                if isinstance(message, LinkHello):
-                    self.faults.record(identity, "protocol")
-                    return
-                if (
-                    self._store_failing_until
-                    and type(message) is Insert
-                    and self._refuse_insert(identity, message)
-                ):
-                    if not link.buffered:
-                        self._flush_links()  # the refusal goes now, as _apply would send it
-                    continue
-                actions = self.core.receive(identity, message, self._clock())  # type: ignore[arg-type]
-                if actions and type(actions[0]) is DropPeer and actions[0].peer == identity:
-                    # The core drops a sender only for garbage, such as a block that
-                    # fails verification. Every node verifies a block before passing
-                    # it on, so no honest peer sends one: shun it now, or it comes
-                    # straight back (opennet) and does it again.
-                    self.faults.record(identity, "protocol")
-                    self._shunned[identity] = anyio.current_time() + SHUN_SECONDS
-                    log.info("shunning a peer that sent an invalid message or block")
-                # While the link has more messages already read, stores wait for
-                # them: a burst of blocks becomes one batch for the store's writer.
-                self._apply(actions, flush=not link.buffered)
-        except LinkError as exc:
-            log.debug("link with %s ended: %s", _short(identity), exc)
-        finally:
-            if self._to_store:
-                self._flush_stores()
+        self.messages_in += 1
+        core = self.core
+        if self._conns.get(identity) is not conn or core is None:
+            link.close()
+            return
+        if isinstance(message, LinkHello):
+            self.faults.record(identity, "protocol")
+            link.close()
+            return
+        if (
+            self._store_failing_until
+            and type(message) is Insert
+            and self._refuse_insert(identity, message)
+        ):
+            return
+        actions = core.receive(identity, message, self._clock())  # type: ignore[arg-type]
+        if actions and type(actions[0]) is DropPeer and actions[0].peer == identity:
+            # The core drops a sender only for garbage, such as a block that
+            # fails verification. Every node verifies a block before passing
+            # it on, so no honest peer sends one: shun it now, or it comes
+            # straight back (opennet) and does it again.
+            self.faults.record(identity, "protocol")
+            self._shunned[identity] = anyio.current_time() + SHUN_SECONDS
+            log.info("shunning a peer that sent an invalid message or block")
+        self._apply(actions, flush=False)
+
+    def _read_all(self) -> None:
+        """The messages read so far are handled: hand over their stores, write their sends."""
+        if self._to_store:
+            self._flush_stores()
+        if self._unflushed and not self._flush_soon:
             self._flush_links()
 
     async def _writer(self, conn: _PeerConn, outbox: MemoryObjectReceiveStream[object]) -> None:
@@ -660,8 +676,8 @@ class NodeRuntime:
     def _apply(self, actions: list[Action], *, flush: bool = True) -> None:
         """Carry out ``actions`` in order, then feed the core the lookups answered meanwhile.
 
-        ``flush=False`` leaves the blocks to store gathered for a later ``_apply``
-        (a reader with more messages in hand) to hand to the writer with its own.
+        ``flush=False`` leaves the blocks to store and the sends gathered for a
+        later flush (:meth:`_read_all`, once the messages of one read are handled).
         """
         handlers = _ACTIONS
         for action in actions:
