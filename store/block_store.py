@@ -198,15 +198,19 @@ class BlockStore(WritePath):
         with self._lock, self._write() as connection:
             return self._put_all(connection, [(item, area) for item in sealed])
 
-    def prepare_many(self, blocks: Iterable[Block]) -> list[Prepared]:
+    def prepare_many(self, blocks: Iterable[Block], *, verified: bool = False) -> list[Prepared]:
         """Verify and seal blocks for a later :meth:`write_prepared` (no database access).
 
         The two halves of a put, split so that a group-committing writer can run
         the crypto of many puts on other threads and commit them together.
+        ``verified=True`` skips the verification, for blocks the caller has just
+        verified itself (the node's core verifies every block a peer sends).
 
         Raises:
             RejectedBlock: a block failed verification (the message says which).
         """
+        if verified:
+            return [self._seal(block) for block in blocks]
         return [self._verify_and_seal(index, block) for index, block in enumerate(blocks)]
 
     def write_prepared(self, items: Sequence[tuple[Prepared, Area]]) -> list[PutResult]:
@@ -484,7 +488,10 @@ class BlockStore(WritePath):
         except InvalidBlock as exc:
             which = "the block" if index == 0 else f"block {index} of the batch"
             raise RejectedBlock(f"refused to store {which}: {exc}") from exc
-        row_key = row_id(self._salt, block.routing_key)
+        return self._seal(block)
+
+    def _seal(self, block: Block) -> Prepared:
+        row_key = row_id(self._salt, _checked(block.routing_key))
         return Prepared(block=block, row_id=row_key, record=seal(self._salt, row_key, block))
 
     @contextmanager

@@ -80,7 +80,7 @@ import anyio.abc
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from crypto.blocks import Block, KeyKind
+from crypto.blocks import Block, KeyKind, verify_block
 from crypto.encoding import b64encode
 from node.core import (
     Action,
@@ -303,8 +303,13 @@ class NodeRuntime:
         self._writing: dict[bytes, Block] = {}
         self._answers: list[tuple[LookupBlock, Block | None]] = []  # answered, not yet fed back
         self._lookup_thread: LookupThread[LookupBlock] | None = None  # while the store is open
-        self._to_store: dict[StoreArea, list[Block]] = {}  # waiting to share a commit
+        # Blocks waiting to share a commit, by area and by whether the core has
+        # just verified them (see _verify).
+        self._to_store: dict[tuple[StoreArea, bool], list[Block]] = {}
         self._to_store_count = 0  # blocks in _to_store
+        # Blocks the core verified during the core call being carried out, by id
+        # (the block is held, so its id stays its own): emptied after each _apply.
+        self._verified: dict[int, Block] = {}
         self._write_timer: asyncio.TimerHandle | None = None  # hands _to_store to the writer
         self._unflushed: set[_PeerConn] = set()  # links with sealed messages not yet written
         self._flush_soon = False  # a _flush_links is scheduled for the end of this loop turn
@@ -352,6 +357,7 @@ class NodeRuntime:
                     rng=random.Random(self.rng.getrandbits(64)),
                     config=settings.core,
                     opennet=settings.opennet,
+                    verify=self._verify,
                 )
                 self.core.swap_walks = self._swap_walks
                 self._started = anyio.current_time()
@@ -698,6 +704,8 @@ class NodeRuntime:
                     if handler is not None:
                         handler(self, action)
             answers = self._answers
+        if self._verified:
+            self._verified.clear()
         if flush:
             if self._to_store:
                 self._flush_stores()
@@ -791,6 +799,15 @@ class NodeRuntime:
         self._answers.extend(zip(lookups, outcome, strict=True))
         self._apply([])
 
+    def _verify(self, block: Block) -> None:
+        """The core's check of a block a peer sent: :func:`verify_block`, remembering
+        the block until its action list has been carried out, so that a StoreBlock
+        for it there asks the store's writer only to seal it, not to verify it again.
+        A block the core did not just verify (a local insert) is verified by the store.
+        """
+        verify_block(block)
+        self._verified[id(block)] = block
+
     def _store_block(self, action: StoreBlock) -> None:
         if self._tg is None or self.store is None:
             return
@@ -799,7 +816,8 @@ class NodeRuntime:
         # Until the write commits, lookups see the block here: a fetch that
         # arrives right after an insert must not miss it.
         self._writing.setdefault(block.routing_key, block)
-        self._to_store.setdefault(area, []).append(block)
+        verified = self._verified.get(id(block)) is block
+        self._to_store.setdefault((area, verified), []).append(block)
         self._to_store_count += 1
 
     def _flush_stores(self) -> None:
@@ -821,13 +839,14 @@ class NodeRuntime:
             self._write_timer = None
         batches, self._to_store = self._to_store, {}
         self._to_store_count = 0
-        for area, blocks in batches.items():
-            self._put_soon(area, blocks)
+        for (area, verified), blocks in batches.items():
+            self._put_soon(area, blocks, verified=verified)
 
-    def _put_soon(self, area: StoreArea, blocks: list[Block]) -> None:
+    def _put_soon(self, area: StoreArea, blocks: list[Block], *, verified: bool = False) -> None:
         try:
             assert self.store is not None
-            self.store.put_soon(blocks, area, functools.partial(self._stored, area, blocks))
+            done = functools.partial(self._stored, area, blocks)
+            self.store.put_soon(blocks, area, done, verified=verified)
         except StoreError as exc:  # closed: the node is stopping
             self._stored(area, blocks, exc)
 

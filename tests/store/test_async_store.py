@@ -267,3 +267,34 @@ async def test_put_soon_returns_at_once_and_reports_after_the_commit(
         ]
     with pytest.raises(StoreClosed):
         store.put_soon([chks[7]], Area.CACHE, told([]))
+
+
+@pytest.mark.anyio
+async def test_put_soon_of_blocks_the_caller_verified_only_seals_them(
+    db_path: Path, chks: list[Block], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import store.block_store
+
+    checked: list[bytes] = []
+    verify = store.block_store.verify_block
+
+    def counting_verify(block: Block) -> None:
+        checked.append(block.routing_key)  # list.append is atomic: safe from the writer
+        verify(block)
+
+    monkeypatch.setattr(store.block_store, "verify_block", counting_verify)
+    async with await AsyncBlockStore.open(db_path, StoreConfig(size_bytes=10**7)) as opened:
+        done = anyio.Event()
+        outcomes: list[object] = []
+
+        def callback(outcome: list[PutResult] | StoreError) -> None:
+            outcomes.append(outcome)
+            if len(outcomes) == 2:
+                done.set()
+
+        opened.put_soon(chks[:2], Area.CACHE, callback, verified=True)
+        opened.put_soon(chks[2:3], Area.CACHE, callback)
+        with anyio.fail_after(10):
+            await done.wait()
+        assert checked == [chks[2].routing_key]  # only the block the caller did not verify
+        assert await opened.get_many([b.routing_key for b in chks[:3]]) == chks[:3]

@@ -19,6 +19,7 @@ import anyio
 import pytest
 
 from crypto.blocks import Block, KeyKind
+from crypto.errors import InvalidBlock
 from crypto.keys import insert_chk
 from node.core import Area, Outcome, StoreBlock
 from node.net.runtime import WRITE_BATCH_BLOCKS, FetchResult, NodeRuntime
@@ -39,7 +40,8 @@ class Counting:
     def __init__(self, store: AsyncBlockStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.gets: list[int] = []
         self.puts: list[int] = []
-        self.held: list[tuple[list[Block], StoreArea, PutCallback]] = []
+        self.verified: list[bool] = []  # each put_soon's ``verified``
+        self.held: list[tuple[list[Block], StoreArea, PutCallback, bool]] = []
         self.hold = False
         # The runtime reads on its lookup thread, through the synchronous store.
         get_many, self._put_soon = store.sync.get_many, store.put_soon
@@ -48,10 +50,13 @@ class Counting:
             self.gets.append(len(keys))  # list.append is atomic: safe from that thread
             return get_many(keys)
 
-        def counted_put_soon(blocks: Iterable[Block], area: StoreArea, done: PutCallback) -> None:
+        def counted_put_soon(
+            blocks: Iterable[Block], area: StoreArea, done: PutCallback, *, verified: bool = False
+        ) -> None:
             items = list(blocks)
             self.puts.append(len(items))
-            self.held.append((items, area, done))
+            self.verified.append(verified)
+            self.held.append((items, area, done, verified))
             if not self.hold:
                 self.release()
 
@@ -63,8 +68,8 @@ class Counting:
 
     def release(self) -> None:
         held, self.held = self.held, []
-        for items, area, done in held:
-            self._put_soon(items, area, done)
+        for items, area, done, verified in held:
+            self._put_soon(items, area, done, verified=verified)
 
 
 def blocks(count: int, label: str) -> list[Block]:
@@ -209,3 +214,36 @@ async def test_a_rejected_batch_is_retried_block_by_block(
         assert await node.store.get_many([b.routing_key for b in good]) == good
         assert not node.store.might_contain(bad.routing_key)
         assert "datastore write failed" in caplog.text
+
+
+async def test_only_blocks_the_core_just_verified_skip_the_stores_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from_peer, local, earlier = blocks(2, "peer"), blocks(2, "local"), blocks(1, "earlier")
+    bad = Block(KeyKind.CHK, local[0].routing_key[::-1], local[1].data)  # fails verification
+    node = NodeRuntime(settings(tmp_path / "n", opennet=False), rng=random.Random(5))
+    async with running(node):
+        assert node.store is not None and node.core is not None
+        counting = Counting(node.store, monkeypatch)
+        # The core checks what a peer sends with the runtime's verify ...
+        node.core.verify(earlier[0])
+        node._apply([])  # ... which is forgotten once an action list has been carried out
+        for block in from_peer:
+            node.core.verify(block)
+        with pytest.raises(InvalidBlock):
+            node.core.verify(bad)  # never marked verified
+        node._apply(
+            [StoreBlock(block=b, area=Area.CACHE) for b in (*from_peer, *earlier, bad)]
+            + [StoreBlock(block=b, area=Area.STORE) for b in local]  # a local insert's
+        )
+        assert not node._verified
+        with anyio.fail_after(10):
+            while node._writing:
+                await anyio.sleep(0.01)
+        # Verified by the core: the writer only seals them. The rest it verifies:
+        # the cache batch holding the bad block is refused, then retried one by one.
+        puts = sorted(zip(counting.verified, counting.puts, strict=True))
+        assert puts == [(False, 1), (False, 1), (False, 2), (False, 2), (True, 2)]
+        stored = node.store.sync.get_many([b.routing_key for b in (*from_peer, *earlier, *local)])
+        assert stored == [*from_peer, *earlier, *local]
+        assert not node.store.might_contain(bad.routing_key)
