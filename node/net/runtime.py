@@ -313,6 +313,7 @@ class NodeRuntime:
         self._write_timer: asyncio.TimerHandle | None = None  # hands _to_store to the writer
         self._unflushed: set[_PeerConn] = set()  # links with sealed messages not yet written
         self._flush_soon = False  # a _flush_links is scheduled for the end of this loop turn
+        self._clients_woken = False  # a local client was answered since the last _read_all
         self._clock: Callable[[], float] = anyio.current_time  # the event loop's, once running
         self._client_ids = itertools.count(1)
         self._peers_mtime = 0.0
@@ -655,6 +656,15 @@ class NodeRuntime:
             self._flush_stores()
         if self._unflushed and not self._flush_soon:
             self._flush_links()
+        if self._clients_woken:
+            # The local clients these messages answered run next, in the order they
+            # were woken, and start their next requests: flush right after the last
+            # of them, in that same loop turn (the flush _run_local would schedule
+            # comes a turn later).
+            self._clients_woken = False
+            if not self._flush_soon:
+                self._flush_soon = True
+                asyncio.get_running_loop().call_soon(self._flush_links)
 
     async def _writer(self, conn: _PeerConn, outbox: MemoryObjectReceiveStream[object]) -> None:
         """Send what the core queued for this peer; a backlog goes out in one write."""
@@ -893,6 +903,7 @@ class NodeRuntime:
         waiter = self._waiters.get(action.client_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(action)
+            self._clients_woken = True
 
     def _connect_to(self, action: ConnectTo) -> None:
         try:
