@@ -290,7 +290,16 @@ class Node:
         return [LookupBlock(token=uid, kind=kind, routing_key=routing_key)]
 
     def start_insert(self, block: Block, client_id: int, now: float) -> list[Action]:
-        """Insert a block for a local client; ends with one ``InsertDone(client_id)``."""
+        """Insert a block for a local client; ends with one ``InsertDone(client_id)``.
+
+        Raises:
+            LocalProtocolError: ``block`` fails verification. Every peer would
+                drop the link that carried it, so it never leaves this node.
+        """
+        try:
+            self.verify(block)
+        except InvalidBlock as e:
+            raise LocalProtocolError(f"a local insert of an invalid block: {e}") from e
         uid = self.new_uid()
         st = Pending(
             Op.INSERT,

@@ -9,6 +9,7 @@ import pytest
 
 from crypto.blocks import Block, KeyKind
 from crypto.errors import InvalidBlock
+from crypto.keys import insert_chk
 from node.core import (
     AnnounceDone,
     Area,
@@ -18,6 +19,7 @@ from node.core import (
     InsertDone,
     LocalProtocolError,
     LookupBlock,
+    Node,
     Outcome,
     RequestDone,
     Send,
@@ -332,6 +334,17 @@ def test_driver_misuse_is_a_local_error() -> None:
         )
     with pytest.raises(LocalProtocolError):
         net.nodes[pid(0)].peer_connected(pid(1), b"x", 0.5, 0.0)
+
+
+def test_a_local_insert_of_an_invalid_block_never_leaves_the_node() -> None:
+    node = Node(location=0.1, ref=b"me", rng=random.Random(1))  # the real verify
+    node.peer_connected(b"p", b"p", 0.5, 0.0)
+    good = insert_chk(b"content")[0]
+    bad = Block(KeyKind.CHK, good.routing_key, good.data[:-1] + bytes([good.data[-1] ^ 1]))
+    with pytest.raises(LocalProtocolError, match="invalid block"):
+        node.start_insert(bad, 1, 0.0)
+    assert not node.pending
+    assert isinstance(node.start_insert(good, 2, 0.0)[0], LookupBlock)
 
 
 def test_insert_ends_at_its_third_sink_and_the_path_before_caches() -> None:
