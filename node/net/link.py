@@ -489,15 +489,7 @@ class Link:
             while True:
                 if self._error is not None:
                     raise self._error
-                end = conn.end
-                if end is not None:
-                    if conn.end_is_fault and not self._closed:
-                        self._fail("protocol")
-                    else:
-                        self.close()
-                    raise type(end)(str(end))
-                if self._closed:
-                    raise LinkClosed("the link is closed")
+                self._raise_if_ended()
                 await conn.wait()
         finally:
             conn.sink = None
@@ -601,18 +593,24 @@ class Link:
             raise
         self._last_send = self._loop.time()
 
+    def _raise_if_ended(self) -> None:
+        """Raise why the link ended (closing it, failed if the peer broke the
+        protocol), or :class:`LinkClosed` if we closed it; else return."""
+        conn = self._conn
+        end = conn.end
+        if end is not None:
+            if conn.end_is_fault and not self._closed:
+                self._fail("protocol")
+            else:
+                self.close()
+            raise type(end)(str(end))
+        if self._closed:
+            raise LinkClosed("the link is closed")
+
     async def _receive_plain(self) -> bytes:
         conn = self._conn
         while not conn.frames:
-            end = conn.end
-            if end is not None:
-                if conn.end_is_fault and not self._closed:
-                    self._fail("protocol")
-                else:
-                    self.close()
-                raise type(end)(str(end))
-            if self._closed:
-                raise LinkClosed("the link is closed")
+            self._raise_if_ended()
             await conn.wait()
         if self._closed:
             raise LinkClosed("the link is closed")

@@ -122,9 +122,8 @@ class DatastoreMachine(RuleBasedStateMachine):
             else:
                 assert result.outcome is PutOutcome.DUPLICATE and result.area is held.area
 
-    @rule(key=st.sampled_from(KEYS))
-    def get(self, key: bytes) -> None:
-        block = self.store.get(key)
+    def check_got(self, key: bytes, block: Block | None) -> None:
+        """``block`` is what the model holds under ``key``, which was just read."""
         held = self.model.get(key)
         if held is None:
             assert block is None
@@ -134,6 +133,10 @@ class DatastoreMachine(RuleBasedStateMachine):
             held.seq = self.next_seq()
 
     @rule(key=st.sampled_from(KEYS))
+    def get(self, key: bytes) -> None:
+        self.check_got(key, self.store.get(key))
+
+    @rule(key=st.sampled_from(KEYS))
     def get_nowait(self, key: bytes) -> None:
         # The event loop's read: the same answer as get, or WouldBlock (an inline
         # record, or one not in the page cache), never a wrong one.
@@ -141,13 +144,7 @@ class DatastoreMachine(RuleBasedStateMachine):
             block = self.store.get_nowait(key)
         except WouldBlock:
             return
-        held = self.model.get(key)
-        if held is None:
-            assert block is None
-        else:
-            assert block == held.block
-            verify_block(block)
-            held.seq = self.next_seq()
+        self.check_got(key, block)
 
     @rule(keys=st.lists(st.sampled_from(KEYS), max_size=5))
     def get_many(self, keys: list[bytes]) -> None:

@@ -130,21 +130,20 @@ async def test_garbage_ends_delivery_with_a_protocol_error_and_nothing_after_it(
     assert isinstance(echo.errors[0], LinkProtocolError)
 
 
-async def test_a_handler_that_closes_the_link_is_handed_nothing_more() -> None:
-    echo = Pusher(close_on=Ping(nonce=7))
-    async with server(echo) as port:
-        async with connect(HOST, port, ALICE, BOB.public_key, CODEC, FAST) as link:
-            await link.send_many([Ping(nonce=6), Ping(nonce=7), Ping(nonce=8)])
-            with pytest.raises(LinkClosed):
-                while True:
-                    await link.receive()
-        await wait_for(lambda: bool(echo.errors))
-    assert echo.handled == [Ping(nonce=6), Ping(nonce=7)]
-    assert isinstance(echo.errors[0], LinkClosed)
-
-
-async def test_a_bug_in_the_handler_is_raised_by_deliver_and_closes_the_link() -> None:
-    echo = Pusher(fail_on=Ping(nonce=2))
+@pytest.mark.parametrize(
+    ("handler", "raised"),
+    [
+        # A handler that closes the link is handed nothing more.
+        (dict(close_on=Ping(nonce=2)), LinkClosed),
+        # A bug in the handler is raised by deliver, and the link is closed.
+        (dict(fail_on=Ping(nonce=2)), RuntimeError),
+    ],
+    ids=["handler-closes", "handler-bug"],
+)
+async def test_delivery_stops_at_the_message_whose_handler_closed_or_failed(
+    handler: dict[str, Ping], raised: type[Exception]
+) -> None:
+    echo = Pusher(**handler)
     async with server(echo) as port:
         async with connect(HOST, port, ALICE, BOB.public_key, CODEC, FAST) as link:
             await link.send_many([Ping(nonce=1), Ping(nonce=2), Ping(nonce=3)])
@@ -153,7 +152,7 @@ async def test_a_bug_in_the_handler_is_raised_by_deliver_and_closes_the_link() -
                     await link.receive()
         await wait_for(lambda: bool(echo.errors))
     assert echo.handled == [Ping(nonce=1), Ping(nonce=2)]
-    assert isinstance(echo.errors[0], RuntimeError)
+    assert isinstance(echo.errors[0], raised)
 
 
 async def test_with_a_download_limit_messages_are_received_one_by_one() -> None:
