@@ -412,7 +412,7 @@ def park(node: Node, st: Pending) -> list[Action]:
     request would only make the client ask again into the same queue (one peer,
     a window wider than its limit: a whole segment failed in milliseconds).
     It goes out, first in first out, when a peer has room
-    (:meth:`Node.unpark`), or ends ``TIMED_OUT`` at its deadline. Relayed
+    (:func:`unpark`), or ends ``TIMED_OUT`` at its deadline. Relayed
     requests never wait: their ``RouteNotFound`` is the load signal upstream."""
     node.parked[st.uid] = None
     return [SetTimer(at=st.deadline, token=st.uid)]
