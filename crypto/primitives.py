@@ -200,9 +200,15 @@ def fast_aead_decrypt(
     return _aegis_decrypt("aegis256", key, nonce, ciphertext, associated)
 
 
-def aegis128l_encrypt(key: bytes, nonce: bytes, plaintext: bytes, associated: bytes = b"") -> bytes:
-    """AEGIS-128L encryption (16-byte key and nonce); returns ciphertext and the 32-byte tag."""
-    return _aegis_encrypt("aegis128l", key, nonce, plaintext, associated)
+def aegis128l_encrypt(
+    key: bytes, nonce: bytes, plaintext: bytes, associated: bytes = b"", *, prefix: bytes = b""
+) -> bytes:
+    """AEGIS-128L encryption (16-byte key and nonce); returns ciphertext and the 32-byte tag.
+
+    With ``prefix``, returns ``prefix + ciphertext + tag``, built in one buffer
+    (a record's header and its sealed block without a second copy of the block).
+    """
+    return _aegis_encrypt("aegis128l", key, nonce, plaintext, associated, prefix)
 
 
 def aegis128l_decrypt(
@@ -216,16 +222,27 @@ def aegis128l_decrypt(
 
 
 def _aegis_encrypt(
-    name: str, key: bytes, nonce: bytes, plaintext: bytes, associated: bytes
+    name: str, key: bytes, nonce: bytes, plaintext: bytes, associated: bytes, prefix: bytes = b""
 ) -> bytes:
     tag_size = _check_aegis(name, key, nonce)
     if not _DIRECT:
-        return bytes(_WRAPPERS[name][0](plaintext, associated, nonce, key))
-    size = len(plaintext) + tag_size
+        return prefix + bytes(_WRAPPERS[name][0](plaintext, associated, nonce, key))
+    start = len(prefix)
+    size = start + len(plaintext) + tag_size
     out = _uncleared("unsigned char[]", size)
+    if start:
+        out[0:start] = prefix
     message = _ffi.from_buffer(plaintext)
     _DIRECT_CALLS[name][0](
-        out, _ffi.NULL, message, len(plaintext), associated, len(associated), _ffi.NULL, nonce, key
+        out + start,
+        _ffi.NULL,
+        message,
+        len(plaintext),
+        associated,
+        len(associated),
+        _ffi.NULL,
+        nonce,
+        key,
     )
     return bytes(_ffi.buffer(out, size))
 

@@ -105,6 +105,11 @@ class _Writer:
     def __init__(self, store: BlockStore, token: anyio.lowlevel.EventLoopToken) -> None:
         self._store = store
         self._token = token
+        # asyncio's loop takes a callback from another thread without a round
+        # trip: the writer goes on to its next group at once.
+        self._call_soon: Callable[..., object] | None = getattr(
+            token.native_token, "call_soon_threadsafe", None
+        )
         self._cond = threading.Condition()
         self._queue: deque[_Request] = deque()
         self._closing = False
@@ -140,7 +145,7 @@ class _Writer:
                 while not self._queue and not self._closing:
                     self._cond.wait()
                 if not self._queue:
-                    return  # closing, and everything queued is committed
+                    break  # closing, and everything queued is committed
                 group: list[_Request] = []
                 size = 0
                 while self._queue and (not group or size + self._queue[0].size <= MAX_GROUP):
@@ -149,6 +154,10 @@ class _Writer:
                     group.append(request)
                     size += request.size
             self._commit(group)
+        # The wakes are queued on the event loop in order: once this no-op has
+        # run there, every caller has been told, before close() returns.
+        with contextlib.suppress(Exception):  # the event loop has ended
+            anyio.from_thread.run_sync(_nothing, token=self._token)
 
     def _commit(self, group: list[_Request]) -> None:
         ready: list[_Request] = []
@@ -174,9 +183,17 @@ class _Writer:
                 start += len(request.items)
             if items:
                 self.stats = WriterStats(self.stats.commits + 1, self.stats.blocks + len(items))
-        # If the event loop has ended, nobody is waiting any more.
+        # Queued on the event loop without waiting for it to run (asyncio); if
+        # the event loop has ended, nobody is waiting any more.
         with contextlib.suppress(Exception):
-            anyio.from_thread.run_sync(_wake, group, token=self._token)
+            if self._call_soon is not None:
+                self._call_soon(_wake, group)
+            else:
+                anyio.from_thread.run_sync(_wake, group, token=self._token)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _wake(group: list[_Request]) -> None:

@@ -56,7 +56,7 @@ from crypto.errors import InvalidBlock
 from crypto.location import ROUTING_KEY_SIZE, normalize
 from store.errors import DatabaseCorrupt, DatabaseError, RejectedBlock, StoreClosed, WouldBlock
 from store.migrations import APPLICATION_ID, DATASTORE_SCHEMA
-from store.records import SALT_SIZE, DamagedRecord, row_id, seal, unseal
+from store.records import SALT_SIZE, DamagedRecord, record_nonces, row_id, seal, unseal
 from store.schema import Synchronous, open_database
 from store.slots import SlotFile, slot_path
 from store.values import Area, AreaStats, PutResult, StoreConfig, StoreStats
@@ -209,9 +209,14 @@ class BlockStore(WritePath):
         Raises:
             RejectedBlock: a block failed verification (the message says which).
         """
+        batch = list(blocks)
+        fresh = record_nonces(len(batch))
         if verified:
-            return [self._seal(block) for block in blocks]
-        return [self._verify_and_seal(index, block) for index, block in enumerate(blocks)]
+            return [self._seal(block, nonce) for block, nonce in zip(batch, fresh, strict=True)]
+        return [
+            self._verify_and_seal(index, block, nonce)
+            for index, (block, nonce) in enumerate(zip(batch, fresh, strict=True))
+        ]
 
     def write_prepared(self, items: Sequence[tuple[Prepared, Area]]) -> list[PutResult]:
         """Write prepared blocks, each into its area, in one transaction; return once committed."""
@@ -482,17 +487,18 @@ class BlockStore(WritePath):
 
     # -- helpers ---------------------------------------------------------------
 
-    def _verify_and_seal(self, index: int, block: Block) -> Prepared:
+    def _verify_and_seal(self, index: int, block: Block, nonce: bytes) -> Prepared:
         try:
             verify_block(block)
         except InvalidBlock as exc:
             which = "the block" if index == 0 else f"block {index} of the batch"
             raise RejectedBlock(f"refused to store {which}: {exc}") from exc
-        return self._seal(block)
+        return self._seal(block, nonce)
 
-    def _seal(self, block: Block) -> Prepared:
+    def _seal(self, block: Block, nonce: bytes) -> Prepared:
         row_key = row_id(self._salt, _checked(block.routing_key))
-        return Prepared(block=block, row_id=row_key, record=seal(self._salt, row_key, block))
+        record = seal(self._salt, row_key, block, nonce)
+        return Prepared(block=block, row_id=row_key, record=record)
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:

@@ -86,12 +86,24 @@ def row_id(salt: bytes, routing_key: bytes) -> bytes:
     return hash_for(ROW_ID_CONTEXT, salt + routing_key)  # one part hashes fastest
 
 
-def seal(salt: bytes, row: bytes, block: Block) -> bytes:
-    """The record that holds ``block`` at rest in the row ``row`` (always the newest suite)."""
-    header = bytes((SUITE_AEGIS128L, block.kind)) + random_bytes(AEGIS128L_NONCE_SIZE)
+def record_nonces(count: int) -> list[bytes]:
+    """``count`` fresh random nonces for :func:`seal`, drawn in one system call."""
+    pool = random_bytes(AEGIS128L_NONCE_SIZE * count)
+    return [pool[i : i + AEGIS128L_NONCE_SIZE] for i in range(0, len(pool), AEGIS128L_NONCE_SIZE)]
+
+
+def seal(salt: bytes, row: bytes, block: Block, nonce: bytes | None = None) -> bytes:
+    """The record that holds ``block`` at rest in the row ``row`` (always the newest suite).
+
+    ``nonce`` is the record's fresh random nonce, for a caller that draws the
+    nonces of a whole batch at once (one system call, not one per block).
+    """
+    if nonce is None:
+        nonce = random_bytes(AEGIS128L_NONCE_SIZE)
+    header = bytes((SUITE_AEGIS128L, block.kind)) + nonce
     key = hash_for(BLOCK_KEY_V3_CONTEXT, salt + block.routing_key)[:AEGIS128L_KEY_SIZE]
-    sealed = aegis128l_encrypt(key, header[2:], block.data, ASSOCIATED_LABEL + row + header)
-    return header + sealed
+    associated = ASSOCIATED_LABEL + row + header
+    return aegis128l_encrypt(key, nonce, block.data, associated, prefix=header)
 
 
 def unseal(salt: bytes, row: bytes, routing_key: bytes, record: bytes | memoryview) -> Block:

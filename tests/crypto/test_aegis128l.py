@@ -105,6 +105,22 @@ def test_round_trip_through_a_memoryview(message: bytes, associated: bytes) -> N
     assert aegis128l_decrypt(key, nonce, memoryview(record)[3:], associated) == message
 
 
+@given(
+    message=st.binary(max_size=300),
+    associated=st.binary(max_size=100),
+    prefix=st.binary(max_size=40),
+)
+def test_a_prefix_comes_first_and_changes_nothing_else(
+    message: bytes, associated: bytes, prefix: bytes
+) -> None:
+    key, nonce = random_bytes(16), random_bytes(16)
+    sealed = aegis128l_encrypt(key, nonce, message, associated, prefix=prefix)
+    assert type(sealed) is bytes
+    assert sealed == prefix + aegis128l_encrypt(key, nonce, message, associated)
+    opened = aegis128l_decrypt(key, nonce, memoryview(sealed)[len(prefix) :], associated)
+    assert opened == message
+
+
 def test_any_flipped_bit_or_truncation_fails() -> None:
     key, nonce = random_bytes(16), random_bytes(16)
     message, associated = random_bytes(32 * 1024), b"row 7"

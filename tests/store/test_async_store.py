@@ -1,6 +1,7 @@
 """The async face: same results as the core, and the event loop keeps running."""
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -267,6 +268,37 @@ async def test_put_soon_returns_at_once_and_reports_after_the_commit(
         ]
     with pytest.raises(StoreClosed):
         store.put_soon([chks[7]], Area.CACHE, told([]))
+
+
+def _committed_within(store: AsyncBlockStore, key: bytes, seconds: float) -> bool:
+    """Poll, blocking this thread (the event loop's): the writer commits without it."""
+    deadline = time.monotonic() + seconds
+    while not store.sync.contains(key):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+@pytest.mark.anyio
+async def test_the_writer_does_not_wait_for_the_event_loop_between_groups(
+    db_path: Path, chks: list[Block]
+) -> None:
+    """The writer hands a group's callbacks to the event loop and goes on: with the loop
+    busy (blocked here), a second put_soon still commits; every callback has run by the
+    time the store is closed."""
+    outcomes: list[object] = []
+    store = await AsyncBlockStore.open(db_path, StoreConfig(size_bytes=10**7))
+    store.put_soon(chks[:1], Area.CACHE, outcomes.append)
+    assert _committed_within(store, chks[0].routing_key, 10)
+    store.put_soon(chks[1:2], Area.CACHE, outcomes.append)
+    assert _committed_within(store, chks[1].routing_key, 10)
+    assert outcomes == []  # the loop has not run since: the callbacks wait for it
+    for block in chks[2:6]:
+        store.put_soon([block], Area.STORE, outcomes.append)
+    await store.aclose()
+    assert len(outcomes) == 6
+    assert all(isinstance(outcome, list) for outcome in outcomes)
 
 
 @pytest.mark.anyio

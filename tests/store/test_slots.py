@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from crypto.blocks import Block
 from store import Area, BlockStore, DatabaseCorrupt, DatabaseError, StoreConfig, Synchronous
+from store import slots as store_slots
 from store.slots import SLOT_SIZE, SlotFile, slot_path
 from tests.store.conftest import CHK, chk_block, datastore_schema_at, records, write_old_file
 
@@ -358,6 +359,62 @@ def test_a_slot_is_never_handed_out_while_a_committed_row_may_name_it(
                 assert slots.free == slots.end - len(committed | taken)
         finally:
             slots.close()
+
+
+def _record(n: int) -> bytes:
+    """A slot-sized record that differs from every other n's at its first and last bytes."""
+    mark = n.to_bytes(4, "big")
+    return mark + bytes(SLOT_SIZE - 8) + mark
+
+
+@given(
+    used=st.sets(st.integers(0, 90), max_size=40),
+    puts=st.integers(0, 100),
+    pwritev=st.sampled_from(["whole", "short", "absent"]),
+)
+def test_flush_writes_every_staged_record_into_its_own_slot(
+    used: set[int], puts: int, pwritev: str
+) -> None:
+    """Runs of neighbouring slots (longer than one pwritev takes, broken by slots in use)
+    go out in few calls, and each record lands in its slot and nowhere else; a short
+    pwritev is finished, and a system without pwritev writes them one by one."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "x.slots"
+        before = b"".join(_record(10_000 + slot) for slot in range(max(used, default=-1) + 1))
+        path.write_bytes(before)
+        slots = SlotFile.open(path, sorted(used), durable=False)
+        calls: list[int] = []
+
+        def short(fd: int, buffers: list[bytes], offset: int) -> int:
+            calls.append(len(buffers))
+            return os.pwrite(fd, buffers[0][:1000], offset)  # far less than asked
+
+        def counted(fd: int, buffers: list[bytes], offset: int) -> int:
+            calls.append(len(buffers))
+            return os.pwritev(fd, buffers, offset)
+
+        replacement = {"whole": counted, "short": short, "absent": None}[pwritev]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(store_slots, "_pwritev", replacement)
+            try:
+                placed = {slots.take(_record(n)): n for n in range(puts)}
+                slots.flush(sync=False)
+                slots.commit()
+            finally:
+                slots.close()
+        data = path.read_bytes()
+        end = max([*used, *placed], default=-1) + 1
+        assert len(data) == end * SLOT_SIZE
+        for slot in range(end):
+            record = _record(placed[slot]) if slot in placed else _record(10_000 + slot)
+            assert data[slot * SLOT_SIZE : (slot + 1) * SLOT_SIZE] == record
+        runs: list[list[int]] = []  # neighbouring slots, at most _MAX_RUN to a run
+        for slot in sorted(placed):
+            if runs and slot == runs[-1][-1] + 1 and len(runs[-1]) < store_slots._MAX_RUN:
+                runs[-1].append(slot)
+            else:
+                runs.append([slot])
+        assert calls == ([len(run) for run in runs if len(run) > 1] if replacement else [])
 
 
 @pytest.fixture(scope="module")
