@@ -76,8 +76,13 @@ _BUILTIN_TAGS = (
     *(1004, 1040, 55799),
 )
 
-REMEMBERED = 32
-"""Decoded large messages whose bytes are kept for re-encoding (1 MiB of blocks at most)."""
+REMEMBERED = 4
+"""Decoded large messages whose bytes are kept for re-encoding, until it happens.
+
+A relay re-encodes a block message as soon as it has decoded it, so a few
+suffice; each is forgotten once used. Keeping more would hold on to blocks
+long gone (32 of them were 1 MiB): new blocks would then land in memory
+that is no longer in the CPU's cache, and every copy of them would cost more."""
 REMEMBER_SIZE = 1024
 """Messages at least this long are remembered; shorter ones are cheaper to encode again."""
 
@@ -546,8 +551,9 @@ class Codec:
 
     def encode(self, message: object) -> bytes:
         """Canonical CBOR of ``message``; :class:`LocalProtocolError` if it breaks its schema."""
-        decoded = self._decoded.get(id(message))
-        if decoded is not None and decoded[0] is message:
+        # A remembered message is held, so no other live object can have its id.
+        decoded = self._decoded.pop(id(message), None)
+        if decoded is not None:
             return decoded[1]
         codec = self._by_class.get(type(message))
         if codec is None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.wire.codec import Codec, registry_of
+from node.wire.codec import REMEMBERED, Codec, registry_of
 from node.wire.errors import LocalProtocolError, RemoteProtocolError
 from tests.node.wire.messages import REGISTRY, Block, Everything, Ping, Point, everything
 
@@ -74,13 +74,16 @@ def test_a_decoded_block_message_is_sent_on_as_the_bytes_it_came_in() -> None:
     data = codec.encode(message)
     decoded = codec.decode(data)
     assert codec.encode(decoded) is data  # remembered, not built again
+    assert codec._decoded == {}  # forgotten once used
+    assert codec.encode(decoded) == data  # built again: the same bytes
     assert codec.encode(message) == data  # an equal object: built, the same bytes
     small = codec.decode(codec.encode(Ping(nonce=1)))
     assert codec.encode(small) == codec.encode(Ping(nonce=1))
+    kept = codec.decode(data)
     for n in range(40):  # the memory is bounded: the oldest are forgotten
         codec.decode(codec.encode(Block(uid=n, kind=1, routing_key=bytes(32), data=bytes(2000))))
-    assert len(codec._decoded) <= 32
-    assert codec.encode(decoded) == data
+    assert len(codec._decoded) <= REMEMBERED
+    assert codec.encode(kept) == data
 
 
 @pytest.mark.parametrize(
