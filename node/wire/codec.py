@@ -42,6 +42,15 @@ between the values): encoding writes those bytes and each value's shortest
 head itself, and the canonical check is arithmetic on the decoded values (see
 :func:`_is_canonical`), so neither re-encodes nor copies a 32 KiB block.
 
+Most messages (every class whose fields are integers, byte strings, booleans or
+optional values that are null) are read by a **fast path** first: a walk over
+the class's constant bytes and each value's shortest head, with the field
+limits checked on the way, then ``__post_init__``. It accepts only the exact
+canonical encoding, so it returns what the full decoder would; anything else
+(a float, a nested map, any other head, an error) goes to cbor2 and the checks
+above, which say what is wrong. It spares a relay cbor2's pass over the two
+messages it reads for each block it forwards.
+
 A relay sends on many of the large messages it decodes unchanged (a block on
 its way back). The codec remembers the bytes of the last
 :data:`REMEMBERED` large messages it decoded: they are, by the canonical
@@ -53,6 +62,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import struct
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -102,6 +112,16 @@ class _NotCanonical(Exception):
     """A nested map's keys came in another order than the canonical one."""
 
 
+class _NoFast(Exception):
+    """Not the plain canonical form the fast path reads: the full decoder judges it."""
+
+
+_Parse = Callable[[bytes, int], tuple[Any, int]]  # a value at ``pos``, and where it ends
+_U16 = struct.Struct(">H").unpack_from
+_U32 = struct.Struct(">I").unpack_from
+_U64 = struct.Struct(">Q").unpack_from
+
+
 def _one(_v: object) -> int:
     return 1  # true, false and null
 
@@ -125,6 +145,7 @@ class _FieldCodec:
     emit: _Emit  # the field's value, checked, as canonical CBOR pieces
     size: _Size  # the canonical length of a value ``decode`` accepted
     depth: int  # container levels this value adds (0 for scalars)
+    parse: _Parse | None = None  # the fast path's reader, for the types it reads
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -148,6 +169,9 @@ class _ClassCodec:
     fixed: int
     direct: bool  # built as its dataclass __init__ would (see _builds_directly)
     post_init: Callable[[object], None] | None
+    # The fast path: (constant, its length, reader, slot setter, name) per value in
+    # canonical order; None if a field has a type the fast path does not read.
+    fast: tuple[tuple[bytes, int, _Parse, _SetSlot | None, str], ...] | None = None
 
     def decode_map(self, raw: object, extra_keys: int) -> object:
         if type(raw) is not dict:
@@ -179,6 +203,38 @@ class _ClassCodec:
         except (ValueError, TypeError, RemoteProtocolError) as exc:
             # __post_init__ refused it (node.core raises RemoteProtocolError itself).
             raise _Invalid(f"{self._label()} is invalid: {exc}") from None
+        return message
+
+    def decode_fast(self, data: bytes) -> object | None:
+        """The message ``data`` is the canonical encoding of, read without cbor2; None
+        if ``data`` is anything else (or breaks a rule :meth:`decode_map` enforces),
+        for the full decoder to judge. Equal to what the full decoder returns."""
+        fast = self.fast
+        assert fast is not None
+        message: object = _new_object(self.cls) if self.direct else None
+        kwargs: dict[str, object] = {}
+        pos = 0
+        try:
+            for constant, length, parse, set_slot, name in fast:
+                if not data.startswith(constant, pos):
+                    return None
+                value, pos = parse(data, pos + length)
+                if set_slot is None:
+                    kwargs[name] = value
+                else:
+                    set_slot(message, value)
+        except (_NoFast, IndexError, struct.error):
+            return None
+        tail = self.tail
+        if pos + len(tail) != len(data) or (tail and not data.startswith(tail, pos)):
+            return None
+        try:
+            if message is None:
+                message = self.cls(**kwargs)
+            elif self.post_init is not None:
+                self.post_init(message)
+        except (ValueError, TypeError, RemoteProtocolError):
+            return None  # the full decoder says why
         return message
 
     def encode_into(self, message: object, out: list[bytes]) -> None:
@@ -235,7 +291,7 @@ def _int_codec(meta: Mapping[str, Any]) -> _FieldCodec:
             convert(v)  # raises, saying why
         out.append(head(UINT, v) if v >= 0 else head(NINT, -1 - v))
 
-    return _FieldCodec(convert, emit, _int_size, 0)
+    return _FieldCodec(convert, emit, _int_size, 0, _uint_parser(lo, hi) if lo >= 0 else None)
 
 
 def _float_codec(meta: Mapping[str, Any]) -> _FieldCodec:
@@ -272,7 +328,7 @@ def _bool_codec() -> _FieldCodec:
         convert(v)
         out.append(TRUE if v else FALSE)
 
-    return _FieldCodec(convert, emit, _one, 0)
+    return _FieldCodec(convert, emit, _one, 0, _parse_bool)
 
 
 def _sized_codec(kind: type, meta: Mapping[str, Any], where: str) -> _FieldCodec:
@@ -314,7 +370,7 @@ def _sized_codec(kind: type, meta: Mapping[str, Any], where: str) -> _FieldCodec
         return head_size(n) + n
 
     if kind is bytes:
-        return _FieldCodec(convert, emit_bytes, size_bytes, 0)
+        return _FieldCodec(convert, emit_bytes, size_bytes, 0, _bytes_parser(lo, hi))
     return _FieldCodec(convert, emit_text, size_text, 0)
 
 
@@ -333,7 +389,7 @@ def _optional_codec(inner: _FieldCodec) -> _FieldCodec:
     def size(v: object) -> int:
         return 1 if v is None else inner_size(v)
 
-    return _FieldCodec(decode, emit, size, inner.depth)
+    return _FieldCodec(decode, emit, size, inner.depth, _null_or(inner.parse))
 
 
 def _tuple_codec(item: _FieldCodec, meta: Mapping[str, Any], where: str) -> _FieldCodec:
@@ -383,6 +439,92 @@ def _nested_codec(codec: _ClassCodec) -> _FieldCodec:
         return codec.canonical_size(v)
 
     return _FieldCodec(decode, emit, size, codec.depth)
+
+
+# -- the fast path's readers ------------------------------------------------------
+# Each reads one value in its canonical form at ``pos`` and returns it with the
+# position after it. Anything else (another major type, a longer head than
+# needed, a value outside its limits, the end of the input) raises _NoFast or
+# IndexError, and the full decoder then reads the message and says what is wrong.
+
+
+def _uint_parser(lo: int, hi: int) -> _Parse:
+    def parse(data: bytes, pos: int) -> tuple[Any, int]:
+        b = data[pos]
+        if b < 24:
+            v, pos = b, pos + 1
+        elif b == 24:
+            v, pos = data[pos + 1], pos + 2
+            if v < 24:
+                raise _NoFast
+        elif b == 25:
+            v, pos = _U16(data, pos + 1)[0], pos + 3
+            if v < 0x100:
+                raise _NoFast
+        elif b == 26:
+            v, pos = _U32(data, pos + 1)[0], pos + 5
+            if v < 0x10000:
+                raise _NoFast
+        elif b == 27:
+            v, pos = _U64(data, pos + 1)[0], pos + 9
+            if v < 0x100000000:
+                raise _NoFast
+        else:
+            raise _NoFast
+        if not lo <= v <= hi:
+            raise _NoFast
+        return v, pos
+
+    return parse
+
+
+def _bytes_parser(lo: int, hi: int) -> _Parse:
+    def parse(data: bytes, pos: int) -> tuple[Any, int]:
+        b = data[pos]
+        if 0x40 <= b < 0x58:
+            n, pos = b - 0x40, pos + 1
+        elif b == 0x58:
+            n, pos = data[pos + 1], pos + 2
+            if n < 24:
+                raise _NoFast
+        elif b == 0x59:
+            n, pos = _U16(data, pos + 1)[0], pos + 3
+            if n < 0x100:
+                raise _NoFast
+        elif b == 0x5A:
+            n, pos = _U32(data, pos + 1)[0], pos + 5
+            if n < 0x10000:
+                raise _NoFast
+        else:
+            raise _NoFast
+        end = pos + n
+        if not lo <= n <= hi or end > len(data):
+            raise _NoFast
+        return data[pos:end], end
+
+    return parse
+
+
+def _parse_bool(data: bytes, pos: int) -> tuple[Any, int]:
+    b = data[pos]
+    if b == 0xF5:
+        return True, pos + 1
+    if b == 0xF4:
+        return False, pos + 1
+    raise _NoFast
+
+
+def _null_or(inner: _Parse | None) -> _Parse:
+    """``X | None``: null, else ``inner`` (a type the fast path does not read: null only)."""
+
+    def parse(data: bytes, pos: int) -> tuple[Any, int]:
+        if data[pos] == 0xF6:
+            return None, pos + 1
+        if inner is None:
+            raise _NoFast
+        return inner(data, pos)
+
+    return parse
 
 
 def _field_codec(
@@ -449,6 +591,18 @@ def _class_codec(cls: type, stack: tuple[type, ...] = ()) -> _ClassCodec:
             constant = b""
     fixed += len(constant)
     direct = _builds_directly(cls, list(codecs))
+    fast = None
+    if all(codecs[name].parse is not None for name in codecs):
+        fast = tuple(
+            (
+                constant,
+                len(constant),
+                typing.cast(_Parse, codecs[name].parse),
+                getattr(cls, name).__set__ if direct else None,
+                name,
+            )
+            for constant, name, _emit in entries
+        )
     return _ClassCodec(
         cls=cls,
         type_name=type_name,
@@ -464,6 +618,7 @@ def _class_codec(cls: type, stack: tuple[type, ...] = ()) -> _ClassCodec:
         fixed=fixed,
         direct=direct,
         post_init=getattr(cls, "__post_init__", None),
+        fast=fast,
     )
 
 
@@ -533,7 +688,7 @@ class Codec:
         TypeError: at construction, if a class breaks the convention.
     """
 
-    __slots__ = ("_by_class", "_by_type", "_decoded", "_max_depth", "max_size")
+    __slots__ = ("_by_class", "_by_type", "_decoded", "_fast", "_max_depth", "max_size")
 
     def __init__(self, registry: Mapping[str, type], *, max_size: int = MAX_MESSAGE_SIZE) -> None:
         self._by_type: dict[str, _ClassCodec] = {}
@@ -544,6 +699,16 @@ class Codec:
                 raise TypeError(f"registry key {name!r} differs from {cls.__name__}.TYPE")
             self._by_type[name] = codec
             self._by_class[cls] = codec
+        # The fast path's classes, by the bytes that open their encoding: the map
+        # head, "t" (the first key: the shortest) and the type name.
+        self._fast: dict[bytes, _ClassCodec] = {}
+        for codec in self._by_type.values():
+            if codec.fast is None or not codec.fast:
+                continue
+            opening = codec.fast[0][0]
+            name_size = len(codec.type_name.encode()) if codec.type_name else 24
+            if name_size < 24 and opening[1:3] == b"at":
+                self._fast[opening[: 4 + name_size]] = codec
         self._max_depth = max((c.depth for c in self._by_type.values()), default=1)
         self.max_size = max_size
         # id(message) -> (message, its bytes): the message is held, so its id stays its own.
@@ -576,6 +741,17 @@ class Codec:
             raise RemoteProtocolError(
                 f"a {len(data)}-byte message exceeds the {self.max_size}-byte limit"
             )
+        # The fast path: a message of a class whose fields are all integers, byte
+        # strings, booleans or null, in exactly its canonical encoding, is read
+        # here; anything else goes to cbor2 and the checks below.
+        if type(data) is bytes and len(data) > 3 and 0x60 <= data[3] < 0x78:
+            fast = self._fast.get(data[: data[3] - 0x5C])
+            if fast is not None:
+                message = fast.decode_fast(data)
+                if message is not None:
+                    if len(data) >= REMEMBER_SIZE:
+                        self._remember(message, data)
+                    return message
         try:
             raw = cbor2.loads(
                 data,
@@ -602,11 +778,14 @@ class Codec:
         if not _is_canonical(codec, raw, data):
             raise RemoteProtocolError(f"{name} is not in canonical CBOR form")
         if len(data) >= REMEMBER_SIZE:
-            remembered = self._decoded
-            if len(remembered) >= REMEMBERED:
-                del remembered[next(iter(remembered))]  # the oldest
-            remembered[id(message)] = (message, bytes(data))
+            self._remember(message, bytes(data))
         return message
+
+    def _remember(self, message: object, data: bytes) -> None:
+        remembered = self._decoded
+        if len(remembered) >= REMEMBERED:
+            del remembered[next(iter(remembered))]  # the oldest
+        remembered[id(message)] = (message, data)
 
     def decode_as(self, data: bytes, cls: type[T]) -> T:
         """Decode and insist on one message class (e.g. the first message of a link)."""

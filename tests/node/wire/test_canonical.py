@@ -29,7 +29,7 @@ from node.wire import cbor
 from node.wire import codec as codec_module
 from node.wire.codec import Codec
 from node.wire.errors import RemoteProtocolError
-from tests.node.wire.messages import REGISTRY, everything
+from tests.node.wire.messages import REGISTRY, Block, Ping, everything
 
 TEST_CODEC = Codec(REGISTRY)
 CORE_CODEC = Codec(m.MESSAGE_TYPES)
@@ -328,3 +328,93 @@ def test_cbor2_writes_every_half_precision_float_in_its_shortest_width() -> None
         (value,) = struct.unpack(">e", bits.to_bytes(2, "big"))
         if value == value and abs(value) != float("inf"):
             assert len(cbor2.dumps(value, canonical=True)) == 3
+
+
+# --- the fast path, against the full decoder ---------------------------------------
+
+
+def slow_codec(registry: dict[str, type]) -> Codec:
+    """A codec whose every decode goes through cbor2 and the full checks."""
+    codec = Codec(registry)
+    codec._fast.clear()
+    return codec
+
+
+SLOW_CORE, SLOW_TEST = slow_codec(m.MESSAGE_TYPES), slow_codec(REGISTRY)
+
+
+def outcome(codec: Codec, data: bytes) -> tuple[str, object]:
+    try:
+        message = codec.decode(data)
+    except RemoteProtocolError as exc:
+        return "refused", str(exc)
+    return type(message).__name__, message
+
+
+def mutated(encoded: bytes, data: st.DataObject) -> bytes:
+    """``encoded`` with a few bytes changed, inserted, removed or cut off."""
+    out = bytearray(encoded)
+    for _ in range(data.draw(st.integers(0, 3))):
+        where = data.draw(st.integers(0, max(len(out) - 1, 0)))
+        how = data.draw(st.sampled_from(["set", "insert", "delete", "cut"]))
+        byte = data.draw(st.integers(0, 255))
+        if how == "set" and out:
+            out[where] = byte
+        elif how == "insert":
+            out.insert(where, byte)
+        elif how == "delete" and out:
+            del out[where]
+        elif how == "cut":
+            del out[where:]
+    return bytes(out)
+
+
+@settings(max_examples=400)
+@given(core_messages | everything | message_of(Block) | message_of(Ping), st.data())
+def test_the_fast_path_decodes_exactly_what_the_full_decoder_does(
+    message: Any, data: st.DataObject
+) -> None:
+    """Canonical encodings of every class, the same values with non-canonical heads or
+    key orders, trailing bytes, and bytes changed, inserted, removed or cut: the codec
+    with its fast path says exactly what the full decoder says (the same message, or
+    the same refusal); and for a class it may read, the fast path reads the canonical
+    encoding itself."""
+    core = type(message) in m.MESSAGE_TYPES.values()
+    codec, slow = (CORE_CODEC, SLOW_CORE) if core else (TEST_CODEC, SLOW_TEST)
+    canonical = codec.encode(message)
+    class_codec = codec._by_class[type(message)]
+    if class_codec.fast is not None:
+        assert class_codec.decode_fast(canonical) == message
+    assert codec.decode(canonical) == message
+    raw = strict_loads(canonical)
+    counter = Loose(data.draw, set())
+    counter.encode(raw)
+    deviate = data.draw(st.sets(st.integers(0, counter.points - 1), max_size=2))
+    encoded = Loose(data.draw, deviate).encode(raw)
+    if data.draw(st.booleans()):
+        encoded = mutated(encoded, data)
+    if data.draw(st.integers(0, 3)) == 0:
+        encoded += data.draw(st.binary(min_size=1, max_size=3))  # trailing bytes
+    assert outcome(codec, encoded) == outcome(slow, encoded)
+
+
+def test_the_fast_path_reads_the_hot_messages_and_leaves_floats_to_cbor2() -> None:
+    fast = {codec.type_name for codec in CORE_CODEC._fast.values()}
+    assert {"data_request", "data_found", "insert", "insert_data", "route_not_found"} <= fast
+    assert "location_update" not in fast  # a float: cbor2 and the canonical check
+    request = m.DataRequest(uid=5, kind=1, routing_key=bytes(32), htl=18)
+    data = CORE_CODEC.encode(request)
+    assert CORE_CODEC._by_class[m.DataRequest].decode_fast(data) == request
+    # A folded DataFound carries a nested map: the fast path hands it over.
+    found = m.DataFound(
+        uid=5,
+        kind=1,
+        routing_key=bytes(32),
+        data=bytes(32_788),
+        fold=m.FoldRef(ref=b"r", location=0.5),
+    )
+    encoded = CORE_CODEC.encode(found)
+    assert CORE_CODEC._by_class[m.DataFound].decode_fast(encoded) is None
+    assert CORE_CODEC.decode(encoded) == found
+    # Not bytes: the full decoder reads it.
+    assert CORE_CODEC.decode(bytearray(data)) == request  # type: ignore[arg-type]
