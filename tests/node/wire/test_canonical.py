@@ -383,8 +383,10 @@ def test_the_fast_path_decodes_exactly_what_the_full_decoder_does(
     codec, slow = (CORE_CODEC, SLOW_CORE) if core else (TEST_CODEC, SLOW_TEST)
     canonical = codec.encode(message)
     class_codec = codec._by_class[type(message)]
-    if class_codec.fast is not None:
-        assert class_codec.decode_fast(canonical) == message
+    if class_codec.fast is not None:  # null optionals only: a nested map is not its to read
+        fields = dataclasses.fields(message)
+        nested = any(dataclasses.is_dataclass(getattr(message, f.name)) for f in fields)
+        assert class_codec.decode_fast(canonical) == (None if nested else message)
     assert codec.decode(canonical) == message
     raw = strict_loads(canonical)
     counter = Loose(data.draw, set())
