@@ -44,8 +44,6 @@ def verify_block(block: Block) -> None:
         InvalidBlock: the block is malformed or belongs to another key
             (:class:`~crypto.errors.BadSignature` for a forged SSK).
     """
-    from crypto import chk, ssk  # local: both modules import this one
-
     if block.kind is KeyKind.CHK:
         chk.verify_chk(block.routing_key, block.data)
     elif block.kind is KeyKind.SSK:
@@ -56,6 +54,9 @@ def verify_block(block: Block) -> None:
 
 def block_size(kind: KeyKind) -> int:
     """The exact size in bytes of every valid block of ``kind``."""
-    from crypto import chk, ssk
-
     return chk.CHK_BLOCK_SIZE if kind is KeyKind.CHK else ssk.SSK_BLOCK_SIZE
+
+
+# Last: both modules import this one (KeyKind and Block are defined by now). Not
+# inside verify_block, which runs for every block every node receives.
+from crypto import chk, ssk  # noqa: E402
