@@ -82,6 +82,7 @@ class SlotFile:
         # A read-only map of the file, remapped when a read reaches past its end.
         # A map is never closed while in use: views of it hold it alive.
         self._map: mmap.mmap | None = None
+        self._read_buffer = bytearray(SLOT_SIZE)  # read_nowait's
         self.reset(used)
 
     @classmethod
@@ -223,10 +224,15 @@ class SlotFile:
         waits for the disk. None also where that flag is not supported, if
         the file ends inside the slot, or if the read fails: the caller then
         reads the slot the ordinary way, off the event loop.
+
+        The view is of one buffer that every call reads into (no fresh 32 KiB
+        to allocate and clear, and one that stays in the CPU's cache): it is
+        valid until the next call, and the caller, who holds the store's lock
+        as for every call here, must be done with it by then.
         """
         if _NOWAIT is None or slot in self._staged:
             return None
-        buffer = bytearray(SLOT_SIZE)
+        buffer = self._read_buffer
         try:
             got = os.preadv(self._fd, [buffer], slot * SLOT_SIZE, _NOWAIT)
         except OSError:  # EAGAIN: not cached; EOPNOTSUPP: not on this file system
