@@ -36,7 +36,9 @@ than the probe it carries (~100 µs of CPU against a few µs):
   Blocks for either area wait up to :data:`WRITE_DELAY` for more to share
   their commit (a commit costs a thread wake-up each way, about as much as
   the blocks it writes). Until the commit, the block is in ``_writing``,
-  where lookups find it.
+  where lookups find it. Once :data:`MAX_UNWRITTEN` blocks wait there (a
+  disk slower than the links), blocks are not cached and inserts are
+  refused until the writer catches up.
 
 Messages from a peer are handled as their bytes arrive, in the link's
 transport callback (:meth:`Link.deliver`): no task is woken per message (the
@@ -160,6 +162,12 @@ always could."""
 
 WRITE_BATCH_BLOCKS = 64
 """Blocks waiting (2 MiB) after which they go to the writer without waiting."""
+
+MAX_UNWRITTEN = 2048
+"""Blocks handed to the datastore and not yet committed (64 MiB at most) beyond
+which the node caches no more blocks and refuses inserts (``RejectedOverload``:
+they route elsewhere) until its writer has caught up. A disk slower than the
+links must not fill the memory with blocks waiting to be written."""
 
 MAX_FAULTS = 3
 """Protocol or crypto failures from one identity before it is shunned."""
@@ -326,6 +334,8 @@ class NodeRuntime:
         self._bytes_out = 0
         self.ready = anyio.Event()
         self._write_warned_at = -math.inf
+        self._behind_warned_at = -math.inf
+        self.cache_skipped = 0  # blocks not cached because the writer was far behind
         self._store_failing_until = 0.0  # while writes fail (a full disk), refuse inserts
         self._write_failures = 0
         self.misbehaviour = Misbehaviour(settings.misbehave) if settings.misbehave else None
@@ -634,7 +644,7 @@ class NodeRuntime:
             link.close()
             return
         if (
-            self._store_failing_until
+            (self._store_failing_until or len(self._writing) >= MAX_UNWRITTEN)
             and type(message) is Insert
             and self._refuse_insert(identity, message)
         ):
@@ -823,6 +833,9 @@ class NodeRuntime:
             return
         area = StoreArea.STORE if action.area is Area.STORE else StoreArea.CACHE
         block = action.block
+        if area is StoreArea.CACHE and len(self._writing) >= MAX_UNWRITTEN:
+            self._skip_caching()
+            return
         # Until the write commits, lookups see the block here: a fetch that
         # arrives right after an insert must not miss it.
         self._writing.setdefault(block.routing_key, block)
@@ -890,10 +903,26 @@ class NodeRuntime:
                 self._write_warned_at = now
                 self._write_failures = 0
 
+    def _skip_caching(self) -> None:
+        """The writer is :data:`MAX_UNWRITTEN` blocks behind: this block is not cached."""
+        self.cache_skipped += 1
+        now = anyio.current_time()
+        if now >= self._behind_warned_at + 60.0:
+            log.warning(
+                "the datastore is %d blocks behind the network: not caching (%d blocks so "
+                "far) and refusing inserts until it catches up",
+                len(self._writing),
+                self.cache_skipped,
+            )
+            self._behind_warned_at = now
+
     def _refuse_insert(self, identity: bytes, message: Insert) -> bool:
-        """While our datastore cannot write (a full disk), an insert we accepted
-        would be acknowledged and kept nowhere: refuse it, so it routes elsewhere."""
-        if anyio.current_time() >= self._store_failing_until:
+        """While our datastore cannot write (a full disk) or is far behind, an insert
+        we accepted would be acknowledged and kept nowhere (or in memory only):
+        refuse it, so it routes elsewhere."""
+        if len(self._writing) < MAX_UNWRITTEN and anyio.current_time() >= (
+            self._store_failing_until
+        ):
             self._store_failing_until = 0.0
             return False
         self._send(Send(peer=identity, message=RejectedOverload(uid=message.uid)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -24,6 +25,7 @@ from crypto.encoding import b64encode
 from crypto.keys import generate_ssk, insert_chk, insert_ssk
 from node.core import Config, Outcome
 from node.core.messages import DataFound, DataRequest
+from node.net import runtime as runtime_module
 from node.net.datadir import DataDir
 from node.net.identity import NodeIdentity
 from node.net.link import LinkConfig, LinkError, connect
@@ -31,6 +33,7 @@ from node.net.noderef import make_noderef
 from node.net.runtime import LinkHello, NodeRuntime
 from node.net.settings import NodeSettings
 from store import Area as StoreArea
+from store import BlockStore, StoreConfig, async_store
 
 pytestmark = pytest.mark.anyio
 
@@ -162,6 +165,63 @@ async def test_a_node_with_one_peer_fetches_more_blocks_at_once_than_the_peer_ta
             for block in blocks:
                 tg.start_soon(fetch, block.routing_key)
         assert outcomes == [Outcome.FOUND] * len(blocks)
+
+
+async def test_a_datastore_far_behind_stops_caching_and_refuses_inserts_until_it_catches_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A disk slower than the links must not fill the memory: with the writer stuck,
+    the relay b keeps at most MAX_UNWRITTEN blocks waiting, serves every fetch all the
+    same without caching the rest, and refuses inserts; once the writer catches up it
+    caches again and takes inserts."""
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    befriend(a, b)
+    befriend(b, c)
+    blocks = [insert_chk(b"held at c %d" % i)[0] for i in range(8)]
+    datadir = DataDir.open(c)
+    datadir.store_path.mkdir(mode=0o700, exist_ok=True)
+    config = StoreConfig(size_bytes=16 << 20)
+    with BlockStore.open(datadir.store_path / "datastore.sqlite", config) as held:
+        held.put_many(blocks, StoreArea.STORE)
+    monkeypatch.setattr(runtime_module, "MAX_UNWRITTEN", 3)
+    stuck = threading.Event()
+    commit = async_store._Writer._commit
+
+    def slow_commit(self: async_store._Writer, group: list[async_store._Request]) -> None:
+        stuck.wait(30)  # a disk that does not keep up
+        commit(self, group)
+
+    monkeypatch.setattr(async_store._Writer, "_commit", slow_commit)
+    everywhere = replace(FAST_CORE, cache_max_htl=FAST_CORE.max_htl)
+    nodes = [
+        NodeRuntime(settings(p, opennet=False, core=everywhere), rng=random.Random(i))
+        for i, p in enumerate((a, b, c))
+    ]
+    relay = nodes[1]
+    try:
+        async with running(*nodes):
+            await wait_until(lambda: [n.connected_peers for n in nodes] == [1, 2, 1])
+            for block in blocks[:6]:
+                got = await nodes[0].fetch(KeyKind.CHK, block.routing_key)
+                assert got.outcome is Outcome.FOUND and got.block == block
+            assert len(relay._writing) == 3  # the first three wait for the writer
+            assert relay.cache_skipped == 3
+            assert "not caching" in caplog.text
+            refused = insert_chk(b"an insert while b is behind")[0]
+            assert (await nodes[0].insert(refused)).outcome is not Outcome.INSERTED
+            assert nodes[2].store is not None
+            assert not nodes[2].store.might_contain(refused.routing_key)
+            stuck.set()
+            await wait_until(lambda: not relay._writing)
+            for block in blocks[6:]:
+                assert (await nodes[0].fetch(KeyKind.CHK, block.routing_key)).block == block
+            assert relay.cache_skipped == 3  # cached again
+            await wait_until(lambda: not relay._writing)
+            assert relay.store is not None
+            cached = [relay.store.might_contain(block.routing_key) for block in blocks]
+            assert cached == [True] * 3 + [False] * 3 + [True] * 2
+    finally:
+        stuck.set()
 
 
 async def test_a_darknet_node_refuses_strangers(tmp_path: Path) -> None:
