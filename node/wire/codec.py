@@ -117,9 +117,13 @@ class _NoFast(Exception):
 
 
 _Parse = Callable[[bytes, int], tuple[Any, int]]  # a value at ``pos``, and where it ends
-_U16 = struct.Struct(">H").unpack_from
-_U32 = struct.Struct(">I").unpack_from
-_U64 = struct.Struct(">Q").unpack_from
+# The low bits of a head whose argument follows in 2, 4 or 8 bytes: how to read
+# it, the head's length, and the least argument that needs that many bytes.
+_WIDE_HEADS: dict[int, tuple[Callable[[bytes, int], tuple[int, ...]], int, int]] = {
+    25: (struct.Struct(">H").unpack_from, 3, 0x100),
+    26: (struct.Struct(">I").unpack_from, 5, 0x10000),
+    27: (struct.Struct(">Q").unpack_from, 9, 0x100000000),
+}
 
 
 def _one(_v: object) -> int:
@@ -448,29 +452,30 @@ def _nested_codec(codec: _ClassCodec) -> _FieldCodec:
 # IndexError, and the full decoder then reads the message and says what is wrong.
 
 
+def _argument(data: bytes, pos: int, major: int) -> tuple[int, int]:
+    """The argument of the head at ``pos``, which must be of type ``major`` (its top
+    three bits: 0x00 an unsigned integer, 0x40 a byte string) and as short as it can
+    be; and the position after the head."""
+    b = data[pos] - major
+    if 0 <= b < 24:
+        return b, pos + 1
+    if b == 24:
+        n = data[pos + 1]
+        if n >= 24:
+            return n, pos + 2
+        raise _NoFast
+    wide = _WIDE_HEADS.get(b)
+    if wide is not None:
+        unpack, size, least = wide
+        n = unpack(data, pos + 1)[0]
+        if n >= least:
+            return n, pos + size
+    raise _NoFast
+
+
 def _uint_parser(lo: int, hi: int) -> _Parse:
     def parse(data: bytes, pos: int) -> tuple[Any, int]:
-        b = data[pos]
-        if b < 24:
-            v, pos = b, pos + 1
-        elif b == 24:
-            v, pos = data[pos + 1], pos + 2
-            if v < 24:
-                raise _NoFast
-        elif b == 25:
-            v, pos = _U16(data, pos + 1)[0], pos + 3
-            if v < 0x100:
-                raise _NoFast
-        elif b == 26:
-            v, pos = _U32(data, pos + 1)[0], pos + 5
-            if v < 0x10000:
-                raise _NoFast
-        elif b == 27:
-            v, pos = _U64(data, pos + 1)[0], pos + 9
-            if v < 0x100000000:
-                raise _NoFast
-        else:
-            raise _NoFast
+        v, pos = _argument(data, pos, 0x00)
         if not lo <= v <= hi:
             raise _NoFast
         return v, pos
@@ -480,23 +485,7 @@ def _uint_parser(lo: int, hi: int) -> _Parse:
 
 def _bytes_parser(lo: int, hi: int) -> _Parse:
     def parse(data: bytes, pos: int) -> tuple[Any, int]:
-        b = data[pos]
-        if 0x40 <= b < 0x58:
-            n, pos = b - 0x40, pos + 1
-        elif b == 0x58:
-            n, pos = data[pos + 1], pos + 2
-            if n < 24:
-                raise _NoFast
-        elif b == 0x59:
-            n, pos = _U16(data, pos + 1)[0], pos + 3
-            if n < 0x100:
-                raise _NoFast
-        elif b == 0x5A:
-            n, pos = _U32(data, pos + 1)[0], pos + 5
-            if n < 0x10000:
-                raise _NoFast
-        else:
-            raise _NoFast
+        n, pos = _argument(data, pos, 0x40)
         end = pos + n
         if not lo <= n <= hi or end > len(data):
             raise _NoFast
